@@ -1,0 +1,139 @@
+--[[
+  settle: bills one served request exactly once. Releases its hold, lets token packs cover its
+  tokens (uncached input, then cached input, then output; earliest expiry first), prices the
+  rest, spends credits (earliest expiry first) and then paid money, and records the usage.
+
+  KEYS[1]  account       hash    the account's fields
+  KEYS[2]  holds         zset    request id -> hold expiry (ms)
+  KEYS[3]  hold_amounts  hash    request id -> held nano-dollars
+  KEYS[4]  packs         zset    pack id -> expiry (ms)
+  KEYS[5]  pack_left     hash    pack id -> tokens left
+  KEYS[6]  grants        zset    credit grant id -> expiry (ms)
+  KEYS[7]  grant_left    hash    credit grant id -> nano-dollars left
+  KEYS[8]  settled       string  marker for this request id; its presence means "already billed"
+  KEYS[9]  usage         stream  the account's usage records
+  KEYS[10] month         hash    totals of the request's UTC month
+
+  ARGV[1]  request id
+  ARGV[2]  now, ms since epoch (pack and credit expiry)
+  ARGV[3]  created_at, RFC 3339 (the record's time)
+  ARGV[4]  model
+  ARGV[5]  uncached input tokens
+  ARGV[6]  cached input tokens
+  ARGV[7]  output tokens
+  ARGV[8]  uncached input price, pico-dollars per token
+  ARGV[9]  cached input price, pico-dollars per token
+  ARGV[10] output price, pico-dollars per token
+  ARGV[11] "1" when the counts were estimated by the gateway, else "0"
+  ARGV[12] lifetime of the settled marker, seconds
+
+  Every per-request quantity (token counts, prices, cost) is checked below 2^53 by the caller,
+  so the arithmetic on them here is exact; stored amounts change only through HINCRBY.
+
+  Returns {code, cost, pack tokens, from credits, from paid} (amounts in nano-dollars, strings)
+     1  settled now
+     0  already settled: nothing changed
+]]
+--- @include "int_string"
+--- @include "release_hold"
+--- @include "purge_expired_packs"
+--- @include "purge_expired_grants"
+--- @include "add_paid"
+
+local account = KEYS[1]
+local request_id, now = ARGV[1], tonumber(ARGV[2])
+
+if redis.call('EXISTS', KEYS[8]) == 1 then
+  return {0, '0', '0', '0', '0'}
+end
+
+release_hold(account, KEYS[2], KEYS[3], request_id)
+purge_expired_packs(account, KEYS[4], KEYS[5], now)
+purge_expired_grants(account, KEYS[6], KEYS[7], now)
+
+-- Token packs cover tokens one for one, kind by kind in billing order.
+local tokens = {tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
+local uncovered = {tokens[1], tokens[2], tokens[3]}
+local pack_used = 0
+for _, pack_id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+  local left = tonumber(redis.call('HGET', KEYS[5], pack_id) or '0')
+  local used = 0
+  for kind = 1, 3 do
+    local take = math.min(left - used, uncovered[kind])
+    uncovered[kind] = uncovered[kind] - take
+    used = used + take
+  end
+  if used == left then
+    redis.call('HDEL', KEYS[5], pack_id)
+    redis.call('ZREM', KEYS[4], pack_id)
+  elseif used > 0 then
+    redis.call('HINCRBY', KEYS[5], pack_id, -used)
+  end
+  pack_used = pack_used + used
+  if uncovered[3] == 0 and uncovered[2] == 0 and uncovered[1] == 0 then
+    break
+  end
+end
+if pack_used > 0 then
+  redis.call('HINCRBY', account, 'pack_tokens', -pack_used)
+end
+
+-- Each kind's pico-dollars, rounded half up to whole nano-dollars; the cost is their sum.
+local kind_cost = {}
+local cost = 0
+for kind = 1, 3 do
+  kind_cost[kind] = math.floor((uncovered[kind] * tonumber(ARGV[7 + kind]) + 500) / 1000)
+  cost = cost + kind_cost[kind]
+end
+
+-- Credits pay before paid money, earliest expiry first.
+local due = cost
+local from_credits = 0
+for _, grant_id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+  if due == 0 then
+    break
+  end
+  local left = redis.call('HGET', KEYS[7], grant_id)
+  if left and tonumber(left) > due then
+    redis.call('HINCRBY', KEYS[7], grant_id, int_string(-due))
+    from_credits = from_credits + due
+    due = 0
+  elseif left then
+    -- left <= due < 2^53 here, so the number is exact.
+    redis.call('HDEL', KEYS[7], grant_id)
+    redis.call('ZREM', KEYS[6], grant_id)
+    from_credits = from_credits + tonumber(left)
+    due = due - tonumber(left)
+  end
+end
+if from_credits > 0 then
+  redis.call('HINCRBY', account, 'credits', int_string(-from_credits))
+  redis.call('HINCRBY', account, 'balance', int_string(-from_credits))
+end
+
+-- Paid money takes the rest, even past zero: the request that crosses zero is billed in full.
+if due > 0 then
+  add_paid(account, int_string(-due))
+  redis.call('HINCRBY', account, 'paid_spent', int_string(due))
+end
+
+local record = {
+  'request_id', request_id, 'created_at', ARGV[3], 'model', ARGV[4],
+  'uncached_input_tokens', ARGV[5], 'cached_input_tokens', ARGV[6], 'output_tokens', ARGV[7],
+  'pack_tokens', int_string(pack_used), 'cost', int_string(cost), 'estimated', ARGV[11],
+}
+redis.call('XADD', KEYS[9], '*', unpack(record))
+
+local month = KEYS[10]
+redis.call('HINCRBY', month, 'requests', 1)
+redis.call('HINCRBY', month, 'tokens_uncached_input', ARGV[5])
+redis.call('HINCRBY', month, 'tokens_cached_input', ARGV[6])
+redis.call('HINCRBY', month, 'tokens_output', ARGV[7])
+redis.call('HINCRBY', month, 'tokens_pack', int_string(pack_used))
+redis.call('HINCRBY', month, 'cost_uncached_input', int_string(kind_cost[1]))
+redis.call('HINCRBY', month, 'cost_cached_input', int_string(kind_cost[2]))
+redis.call('HINCRBY', month, 'cost_output', int_string(kind_cost[3]))
+redis.call('HINCRBY', month, 'cost_total', int_string(cost))
+
+redis.call('SET', KEYS[8], '1', 'EX', ARGV[12])
+return {1, int_string(cost), int_string(pack_used), int_string(from_credits), int_string(due)}

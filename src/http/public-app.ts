@@ -1,0 +1,95 @@
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono } from 'hono';
+import { accountView, readAccountState } from '../accounts/state.js';
+import { listUsage, MAX_PAGE, monthlyBill } from '../accounts/usage.js';
+import { authenticateKeyHolder } from '../auth/key-holder.js';
+import type { Deps } from '../deps.js';
+import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { type ApiFormat, CHAT_COMPLETIONS, RESPONSES } from '../proxy/formats.js';
+import { serveMetered } from '../proxy/model-api.js';
+import { serveModelList } from '../proxy/models.js';
+import { errorResponder, notFound } from './errors.js';
+import { healthCheck } from './health.js';
+
+type PublicEnv = { Bindings: HttpBindings; Variables: { accountId: string } };
+
+/** The public listener: the model API and the key holder's account API. */
+export function createPublicApp(deps: Deps, extraFormats: Record<string, ApiFormat> = {}) {
+  const app = new Hono<PublicEnv>();
+  app.onError(errorResponder(deps.logger));
+  app.notFound(() => {
+    throw notFound();
+  });
+  app.get('/healthz', healthCheck(deps));
+
+  const metered = (format: ApiFormat) =>
+    async function meteredRoute(c: { env: HttpBindings }) {
+      await serveMetered(deps, format, c.env.incoming, c.env.outgoing);
+      return RESPONSE_ALREADY_SENT;
+    };
+  for (const prefix of ['/openai/v1', '/openai', '/v1']) {
+    app.post(`${prefix}/chat/completions`, metered(CHAT_COMPLETIONS));
+    app.post(`${prefix}/responses`, metered(RESPONSES));
+  }
+  for (const [path, format] of Object.entries(extraFormats)) app.post(path, metered(format));
+  for (const path of ['/openai/v1/models', '/v1/models']) {
+    app.get(path, async function modelList(c) {
+      await serveModelList(deps, c.env.incoming, c.env.outgoing);
+      return RESPONSE_ALREADY_SENT;
+    });
+  }
+
+  app.use('/v1/account', keyHolder(deps));
+  app.use('/v1/account/*', keyHolder(deps));
+  app.get('/v1/account', async function showAccount(c) {
+    const state = await readAccountState(deps.scripts, c.get('accountId'));
+    if (!state) throw new GatewayError('account_not_found', 'The account no longer exists.');
+    return c.json(accountView(state));
+  });
+  app.get('/v1/account/usage', async function showUsage(c) {
+    return c.json(
+      await usagePage(deps, c.get('accountId'), c.req.query('limit'), c.req.query('cursor')),
+    );
+  });
+  app.get('/v1/account/bills/:month', async function showBill(c) {
+    return c.json(await monthlyBill(deps.redis, c.get('accountId'), c.req.param('month')));
+  });
+  return app;
+}
+
+function keyHolder(deps: Deps) {
+  return async function authenticate(
+    c: { req: { header(name: string): string | undefined }; set(k: 'accountId', v: string): void },
+    next: () => Promise<void>,
+  ) {
+    const accountId = await authenticateKeyHolder(
+      deps.redis,
+      c.req.header('authorization'),
+      c.req.header('x-api-key'),
+    );
+    c.set('accountId', accountId);
+    await next();
+  };
+}
+
+/** One page of usage; shared by the key-holder and operator routes. */
+export async function usagePage(
+  deps: Deps,
+  accountId: string,
+  limitParam: string | undefined,
+  cursor: string | undefined,
+) {
+  const limit = limitParam === undefined ? 100 : Number(limitParam);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new GatewayError('invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}.`, {
+      param: 'limit',
+    });
+  }
+  try {
+    return await listUsage(deps.redis, accountId, limit, cursor || undefined);
+  } catch (error) {
+    if (error instanceof GatewayError) throw error;
+    throw new StoreUnavailableError(error);
+  }
+}

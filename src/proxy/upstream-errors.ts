@@ -1,0 +1,36 @@
+import { GatewayError } from '../errors.js';
+import { parseJson } from '../usage/openai.js';
+import type { Json } from './formats.js';
+
+/**
+ * An upstream 402, or a 403 whose code is `insufficient_quota`, means the operator's own LongCat
+ * balance is exhausted. That is no fault of the client's and nothing it can fix, so the client
+ * gets 503 and the operator a log line and a metric.
+ */
+export function upstreamRefusal(status: number, body: Json | undefined): GatewayError | undefined {
+  const error = (body?.error ?? {}) as Json;
+  const quota = status === 402 || (status === 403 && error.code === 'insufficient_quota');
+  if (!quota) return undefined;
+  return new GatewayError(
+    'upstream_quota_exhausted',
+    "The gateway's upstream account is out of quota; the operator has been alerted.",
+    { retryAfterSeconds: 60 },
+  );
+}
+
+/**
+ * The `Retry-After` value for an upstream 429 that names its wait only in the body (as
+ * `retry_after` or `error.retry_after`, in seconds), or `undefined`.
+ */
+export function retryAfterSeconds(
+  status: number,
+  headers: Record<string, string | string[]>,
+  body: Buffer,
+): string | undefined {
+  if (status !== 429 || headers['retry-after'] !== undefined) return undefined;
+  const json = parseJson(body.toString('utf8'));
+  const value = json?.retry_after ?? (json?.error as Json | undefined)?.retry_after;
+  const seconds = typeof value === 'string' ? Number(value) : value;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;
+  return String(Math.ceil(seconds));
+}

@@ -1,0 +1,148 @@
+import { EventEmitter, once } from 'node:events';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatewayError, isStoreFailure } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { GatewayMetrics } from '../metrics/metrics.js';
+import type { Scripts } from '../store/scripts.js';
+import { type Charge, type Settlement, settle } from './settle.js';
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/**
+ * Settles charges, and keeps those that Redis could not take until they land.
+ *
+ * The upstream has already served a request by the time it is settled, so a charge that fails
+ * to reach Redis is never dropped: it is written to a journal file (one per request id, so that
+ * a gateway restart replays it) and retried with backoff until Redis answers. Retrying is safe
+ * because `settle` is idempotent by request id.
+ */
+export class Settler extends EventEmitter {
+  readonly #scripts: Scripts;
+  readonly #journalDir: string;
+  readonly #logger: Logger;
+  readonly #metrics: GatewayMetrics;
+  readonly #pending = new Map<string, Charge>();
+  readonly #onSettled: (charge: Charge, settlement: Settlement) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #delayMs = RETRY_MIN_MS;
+  #closed = false;
+
+  constructor(
+    scripts: Scripts,
+    journalDir: string,
+    logger: Logger,
+    metrics: GatewayMetrics,
+    onSettled: (charge: Charge, settlement: Settlement) => void = () => {},
+  ) {
+    super();
+    this.#onSettled = onSettled;
+    this.#scripts = scripts;
+    this.#journalDir = journalDir;
+    this.#logger = logger;
+    this.#metrics = metrics;
+    mkdirSync(journalDir, { recursive: true });
+  }
+
+  /** Charges left in the journal by an earlier run are queued for another attempt. */
+  replayJournal(): number {
+    for (const file of readdirSync(this.#journalDir)) {
+      if (!file.endsWith('.json') || file.endsWith('.rejected.json')) continue;
+      const charge = JSON.parse(readFileSync(join(this.#journalDir, file), 'utf8')) as Charge;
+      this.#pending.set(charge.requestId, charge);
+    }
+    this.#metrics.settlementsPending.set(this.#pending.size);
+    if (this.#pending.size > 0) this.#schedule(0);
+    return this.#pending.size;
+  }
+
+  /**
+   * Settles now if Redis answers; otherwise journals the charge and returns `undefined`, and the
+   * charge lands as soon as Redis is back.
+   */
+  async settle(charge: Charge): Promise<Settlement | undefined> {
+    try {
+      const settlement = await settle(this.#scripts, charge);
+      this.#onSettled(charge, settlement);
+      return settlement;
+    } catch (error) {
+      this.#metrics.settlementFailures.inc();
+      if (error instanceof GatewayError && !isStoreFailure(error)) {
+        // A charge the script can never take: kept on disk for the operator, not retried.
+        this.#write(charge, 'rejected.json');
+        this.#logger.error({ requestId: charge.requestId, err: error.message }, 'charge refused');
+        return undefined;
+      }
+      this.#logger.warn(
+        { requestId: charge.requestId, err: (error as Error).message },
+        'settlement deferred: redis unreachable',
+      );
+      this.#keep(charge);
+      return undefined;
+    }
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Resolves once every kept charge has landed. */
+  async whenSettled(): Promise<void> {
+    while (this.#pending.size > 0) await once(this, 'drained');
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+  }
+
+  #write(charge: Charge, suffix: string): void {
+    const file = join(this.#journalDir, `${charge.requestId}.${suffix}`);
+    writeFileSync(`${file}.tmp`, JSON.stringify(charge));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  #keep(charge: Charge): void {
+    this.#write(charge, 'json');
+    this.#pending.set(charge.requestId, charge);
+    this.#metrics.settlementsPending.set(this.#pending.size);
+    this.#schedule(this.#delayMs);
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#retryAll();
+    }, delayMs);
+  }
+
+  async #retryAll(): Promise<void> {
+    for (const charge of [...this.#pending.values()]) {
+      this.#metrics.settlementRetries.inc();
+      let settlement: Settlement;
+      try {
+        settlement = await settle(this.#scripts, charge);
+      } catch (error) {
+        this.#metrics.settlementFailures.inc();
+        this.#delayMs = Math.min(this.#delayMs * 2, RETRY_MAX_MS);
+        this.#logger.debug({ err: (error as Error).message }, 'settlement retry failed');
+        this.#schedule(this.#delayMs);
+        return;
+      }
+      this.#onSettled(charge, settlement);
+      this.#landed(charge);
+    }
+    this.#delayMs = RETRY_MIN_MS;
+  }
+
+  #landed(charge: Charge): void {
+    rmSync(join(this.#journalDir, `${charge.requestId}.json`), { force: true });
+    this.#pending.delete(charge.requestId);
+    this.#metrics.settlementsPending.set(this.#pending.size);
+    this.#logger.info({ requestId: charge.requestId }, 'deferred settlement landed');
+    this.emit('landed', charge);
+    if (this.#pending.size === 0) this.emit('drained');
+  }
+}

@@ -1,0 +1,175 @@
+import { sleep } from './children.js';
+import { type LoadDriver, type LoadSpec, runLoad } from './load.js';
+import { cpuMicros, PeakRss } from './proc.js';
+import {
+  printBudget,
+  printRatios,
+  printTable,
+  printTtfb,
+  type RoundMeasure,
+  type Scenario,
+  type Summary,
+  scenarioKey,
+  summarize,
+  summarizeTtfb,
+  type TargetName,
+  type TtfbSummary,
+} from './report.js';
+import { measureTtfb } from './ttfb.js';
+
+/** A process under load: where to send requests, and which pids to charge for them. */
+export interface Target {
+  name: TargetName;
+  url: string;
+  headers: Record<string, string>;
+  pid: number;
+  /** redis-server, whose CPU the gateway's requests also cost. */
+  redisPid?: number;
+}
+
+export interface BenchOptions {
+  driver: LoadDriver;
+  durationS: number;
+  rounds: number;
+  ttfbRequests: number;
+  scratchDir: string;
+}
+
+const PLAIN_BODY = JSON.stringify({
+  model: 'LongCat-2.0',
+  messages: [{ role: 'user', content: 'hello' }],
+  max_tokens: 64,
+});
+const STREAM_BODY = JSON.stringify({ ...JSON.parse(PLAIN_BODY), stream: true });
+
+export const SCENARIOS: Scenario[] = [
+  { mode: 'plain', connections: 1 },
+  { mode: 'plain', connections: 50 },
+  { mode: 'stream', connections: 1 },
+  { mode: 'stream', connections: 50 },
+];
+
+const WARM_UP_S = 1;
+/** Lets sockets of the last load close before the next one starts. */
+const PAUSE_MS = 200;
+
+export function bodyFor(scenario: Scenario): string {
+  return scenario.mode === 'stream' ? STREAM_BODY : PLAIN_BODY;
+}
+
+/**
+ * Runs the whole comparison. Targets are interleaved inside every round (upstream, floor,
+ * gateway, then again), so a drift of the shared machine over time hits all of them alike
+ * instead of whichever ran last.
+ */
+export async function runBench(targets: Target[], options: BenchOptions): Promise<void> {
+  await warmUp(targets, options);
+
+  const rounds = new Map<string, RoundMeasure[]>();
+  for (let round = 1; round <= options.rounds; round += 1) {
+    for (const scenario of SCENARIOS) {
+      for (const target of targets) {
+        const measure = await measureRound(target, scenario, options, options.durationS);
+        logRound(round, target, scenario, measure);
+        const key = `${target.name} ${scenarioKey(scenario)}`;
+        rounds.set(key, [...(rounds.get(key) ?? []), measure]);
+      }
+    }
+  }
+
+  const ttfb = await measureAllTtfb(targets, options);
+  const summaries = summarizeAll(targets, rounds);
+
+  console.log('');
+  printTable(summaries);
+  console.log('');
+  printTtfb(ttfb);
+  console.log('');
+  printRatios(summaries, ttfb);
+  console.log('');
+  printBudget(summaries, ttfb);
+}
+
+/** Brings each target's JIT, pools and connections to a steady state before anything counts. */
+async function warmUp(targets: Target[], options: BenchOptions): Promise<void> {
+  console.log(`warming up (${WARM_UP_S} s per target and mode)`);
+  for (const target of targets) {
+    for (const scenario of SCENARIOS.filter((candidate) => candidate.connections > 1)) {
+      const spec = loadSpec(target, scenario, WARM_UP_S);
+      await runLoad(options.driver, spec, options.scratchDir);
+    }
+  }
+  await sleep(PAUSE_MS);
+}
+
+function loadSpec(target: Target, scenario: Scenario, durationS: number): LoadSpec {
+  return {
+    url: target.url,
+    headers: target.headers,
+    body: bodyFor(scenario),
+    connections: scenario.connections,
+    durationS,
+  };
+}
+
+async function measureRound(
+  target: Target,
+  scenario: Scenario,
+  options: BenchOptions,
+  durationS: number,
+): Promise<RoundMeasure> {
+  const cpuBefore = cpuMicros(target.pid);
+  const redisBefore = target.redisPid === undefined ? undefined : cpuMicros(target.redisPid);
+  const peak = new PeakRss(target.pid);
+
+  const load = await runLoad(
+    options.driver,
+    loadSpec(target, scenario, durationS),
+    options.scratchDir,
+  );
+
+  const peakRssMb = peak.stop();
+  const cpu = cpuMicros(target.pid) - cpuBefore;
+  const redisCpu =
+    target.redisPid === undefined || redisBefore === undefined
+      ? undefined
+      : cpuMicros(target.redisPid) - redisBefore;
+  await sleep(PAUSE_MS);
+
+  return { ...load, cpuMicros: cpu, redisCpuMicros: redisCpu, peakRssMb };
+}
+
+function logRound(round: number, target: Target, scenario: Scenario, measure: RoundMeasure): void {
+  const rps = (measure.ok / measure.durationS).toFixed(0);
+  const figures = `${rps} rps  p50 ${measure.p50Ms.toFixed(3)} ms  p99 ${measure.p99Ms.toFixed(3)} ms`;
+  const name = `${target.name} ${scenarioKey(scenario)}`.padEnd(20);
+  const failed = measure.failed > 0 ? `  FAILED ${measure.failed}` : '';
+  console.log(`round ${round}  ${name} ${figures}${failed}`);
+}
+
+/** TTFB of streamed requests, interleaved across targets round by round like the loads. */
+async function measureAllTtfb(targets: Target[], options: BenchOptions): Promise<TtfbSummary[]> {
+  const samples = new Map<TargetName, number[]>();
+  const perRound = Math.max(1, Math.ceil(options.ttfbRequests / options.rounds));
+
+  for (let round = 1; round <= options.rounds; round += 1) {
+    for (const target of targets) {
+      const ttfbTarget = { url: target.url, headers: target.headers, body: STREAM_BODY };
+      const measured = await measureTtfb(ttfbTarget, perRound);
+      samples.set(target.name, [...(samples.get(target.name) ?? []), ...measured]);
+    }
+  }
+
+  return targets.map((target) => summarizeTtfb(target.name, samples.get(target.name) ?? []));
+}
+
+function summarizeAll(targets: Target[], rounds: Map<string, RoundMeasure[]>): Summary[] {
+  const summaries: Summary[] = [];
+  for (const scenario of SCENARIOS) {
+    for (const target of targets) {
+      const measured = rounds.get(`${target.name} ${scenarioKey(scenario)}`);
+      if (measured !== undefined) summaries.push(summarize(target.name, scenario, measured));
+    }
+  }
+  return summaries;
+}
