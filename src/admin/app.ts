@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
+import { grantCredits, grantPack } from '../accounts/grants.js';
 import {
   createAccount,
   createKey,
@@ -7,14 +8,24 @@ import {
   setSuspension,
   topUp,
 } from '../accounts/operations.js';
+import { accountRefunds, approveRefund, listRefunds, rejectRefund } from '../accounts/refunds.js';
 import { accountView, readAccountState } from '../accounts/state.js';
+import { monthlyBill } from '../accounts/usage.js';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { errorResponder, jsonBody, notFound } from '../http/errors.js';
 import { healthCheck } from '../http/health.js';
 import { usagePage } from '../http/public-app.js';
+import {
+  CREATE_ACCOUNT,
+  CREDIT_GRANT,
+  parseBody,
+  REFUND_REJECTION,
+  SUSPENSION,
+  TOKEN_PACK,
+  TOP_UP,
+} from '../http/schemas.js';
 import { adminAuth } from './auth.js';
-import { CREATE_ACCOUNT, parseBody, SUSPENSION, TOP_UP } from './schemas.js';
 
 type AdminEnv = { Bindings: HttpBindings };
 
@@ -69,6 +80,43 @@ export function createAdminApp(deps: Deps) {
   app.delete('/admin/accounts/:id/suspension', async function resume(c) {
     await setSuspension(deps.scripts, c.req.param('id'), '');
     return c.json(await viewOf(deps, c.req.param('id')));
+  });
+  app.post('/admin/accounts/:id/credits', async function postCredits(c) {
+    const grant = parseBody(CREDIT_GRANT, await jsonBody(c));
+    const fresh = await grantCredits(deps.scripts, c.req.param('id'), {
+      grantId: grant.grant_id,
+      amountNano: grant.amount,
+      expiresAt: grant.expires_at,
+    });
+    return c.json(await viewOf(deps, c.req.param('id')), fresh ? 201 : 200);
+  });
+  app.post('/admin/accounts/:id/token-packs', async function postPack(c) {
+    const pack = parseBody(TOKEN_PACK, await jsonBody(c));
+    const fresh = await grantPack(deps.scripts, c.req.param('id'), {
+      packId: pack.pack_id,
+      tokens: pack.tokens,
+      purchasedAt: pack.purchased_at,
+    });
+    return c.json(await viewOf(deps, c.req.param('id')), fresh ? 201 : 200);
+  });
+  app.get('/admin/refunds', async function getRefunds(c) {
+    return c.json({ data: await listRefunds(deps.redis, c.req.query('status')) });
+  });
+  app.post('/admin/refunds/:id/approve', async function approve(c) {
+    const waitMs = deps.config.requestTimeoutMs;
+    return c.json(await approveRefund(deps.scripts, deps.redis, c.req.param('id'), { waitMs }));
+  });
+  app.post('/admin/refunds/:id/reject', async function reject(c) {
+    const { reason } = parseBody(REFUND_REJECTION, await jsonBody(c));
+    return c.json(await rejectRefund(deps.scripts, deps.redis, c.req.param('id'), reason));
+  });
+  app.get('/admin/accounts/:id/refunds', async function getAccountRefunds(c) {
+    await viewOf(deps, c.req.param('id'));
+    return c.json({ data: await accountRefunds(deps.redis, c.req.param('id')) });
+  });
+  app.get('/admin/accounts/:id/bills/:month', async function getBill(c) {
+    await viewOf(deps, c.req.param('id'));
+    return c.json(await monthlyBill(deps.redis, c.req.param('id'), c.req.param('month')));
   });
   app.get('/admin/accounts/:id/usage', async function getUsage(c) {
     await viewOf(deps, c.req.param('id'));

@@ -1,21 +1,28 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
+import { accountRefunds, requestRefund } from '../accounts/refunds.js';
 import { accountView, readAccountState } from '../accounts/state.js';
 import { listUsage, MAX_PAGE, monthlyBill } from '../accounts/usage.js';
 import { authenticateKeyHolder } from '../auth/key-holder.js';
 import type { Deps } from '../deps.js';
 import { GatewayError, StoreUnavailableError } from '../errors.js';
-import { type ApiFormat, CHAT_COMPLETIONS, RESPONSES } from '../proxy/formats.js';
+import {
+  ANTHROPIC_MESSAGES,
+  type ApiFormat,
+  CHAT_COMPLETIONS,
+  RESPONSES,
+} from '../proxy/formats.js';
 import { serveMetered } from '../proxy/model-api.js';
 import { serveModelList } from '../proxy/models.js';
-import { errorResponder, notFound } from './errors.js';
+import { errorResponder, jsonBody, notFound } from './errors.js';
 import { healthCheck } from './health.js';
+import { parseBody, REFUND_REQUEST } from './schemas.js';
 
 type PublicEnv = { Bindings: HttpBindings; Variables: { accountId: string } };
 
 /** The public listener: the model API and the key holder's account API. */
-export function createPublicApp(deps: Deps, extraFormats: Record<string, ApiFormat> = {}) {
+export function createPublicApp(deps: Deps) {
   const app = new Hono<PublicEnv>();
   app.onError(errorResponder(deps.logger));
   app.notFound(() => {
@@ -32,7 +39,7 @@ export function createPublicApp(deps: Deps, extraFormats: Record<string, ApiForm
     app.post(`${prefix}/chat/completions`, metered(CHAT_COMPLETIONS));
     app.post(`${prefix}/responses`, metered(RESPONSES));
   }
-  for (const [path, format] of Object.entries(extraFormats)) app.post(path, metered(format));
+  app.post('/anthropic/v1/messages', metered(ANTHROPIC_MESSAGES));
   for (const path of ['/openai/v1/models', '/v1/models']) {
     app.get(path, async function modelList(c) {
       await serveModelList(deps, c.env.incoming, c.env.outgoing);
@@ -54,6 +61,14 @@ export function createPublicApp(deps: Deps, extraFormats: Record<string, ApiForm
   });
   app.get('/v1/account/bills/:month', async function showBill(c) {
     return c.json(await monthlyBill(deps.redis, c.get('accountId'), c.req.param('month')));
+  });
+  app.post('/v1/account/refunds', async function postRefund(c) {
+    const { reason } = parseBody(REFUND_REQUEST, await jsonBody(c));
+    const refund = await requestRefund(deps.scripts, deps.redis, c.get('accountId'), reason);
+    return c.json(refund, 201);
+  });
+  app.get('/v1/account/refunds', async function showRefunds(c) {
+    return c.json({ data: await accountRefunds(deps.redis, c.get('accountId')) });
   });
   return app;
 }

@@ -13,6 +13,11 @@ export const SCRIPT_NAMES = [
   'top_up',
   'set_suspension',
   'account_state',
+  'grant_credits',
+  'grant_pack',
+  'request_refund',
+  'approve_refund',
+  'reject_refund',
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
