@@ -1,9 +1,11 @@
 import { sleep } from './children.js';
 import { type LoadDriver, type LoadSpec, runLoad } from './load.js';
 import { cpuMicros, PeakRss } from './proc.js';
+import { type CommandStats, commandsBetween, readCommandStats } from './redis-stats.js';
 import {
   printBudget,
   printRatios,
+  printRedisWork,
   printTable,
   printTtfb,
   type RoundMeasure,
@@ -23,8 +25,8 @@ export interface Target {
   url: string;
   headers: Record<string, string>;
   pid: number;
-  /** redis-server, whose CPU the gateway's requests also cost. */
-  redisPid?: number;
+  /** redis-server, whose CPU and commands the gateway's requests also cost. */
+  redis?: { pid: number; port: number };
 }
 
 export interface BenchOptions {
@@ -87,6 +89,8 @@ export async function runBench(targets: Target[], options: BenchOptions): Promis
   console.log('');
   printRatios(summaries, ttfb);
   console.log('');
+  printRedisWork(summaries);
+  console.log('');
   printBudget(summaries, ttfb);
 }
 
@@ -118,25 +122,35 @@ async function measureRound(
   options: BenchOptions,
   durationS: number,
 ): Promise<RoundMeasure> {
+  const spec = loadSpec(target, scenario, durationS);
   const cpuBefore = cpuMicros(target.pid);
-  const redisBefore = target.redisPid === undefined ? undefined : cpuMicros(target.redisPid);
+  const redisBefore = target.redis && (await redisReading(target.redis));
   const peak = new PeakRss(target.pid);
 
-  const load = await runLoad(
-    options.driver,
-    loadSpec(target, scenario, durationS),
-    options.scratchDir,
-  );
+  const load = await runLoad(options.driver, spec, options.scratchDir);
 
   const peakRssMb = peak.stop();
   const cpu = cpuMicros(target.pid) - cpuBefore;
-  const redisCpu =
-    target.redisPid === undefined || redisBefore === undefined
-      ? undefined
-      : cpuMicros(target.redisPid) - redisBefore;
+  const redisAfter = target.redis && (await redisReading(target.redis));
   await sleep(PAUSE_MS);
 
-  return { ...load, cpuMicros: cpu, redisCpuMicros: redisCpu, peakRssMb };
+  const redisMeasured = redisBefore !== undefined && redisAfter !== undefined;
+  return {
+    ...load,
+    cpuMicros: cpu,
+    redisCpuMicros: redisMeasured ? redisAfter.cpu - redisBefore.cpu : undefined,
+    redisCommands: redisMeasured ? commandsBetween(redisBefore.stats, redisAfter.stats) : undefined,
+    peakRssMb,
+  };
+}
+
+interface RedisReading {
+  cpu: number;
+  stats: CommandStats;
+}
+
+async function redisReading(redis: { pid: number; port: number }): Promise<RedisReading> {
+  return { cpu: cpuMicros(redis.pid), stats: await readCommandStats(redis.port) };
 }
 
 function logRound(round: number, target: Target, scenario: Scenario, measure: RoundMeasure): void {

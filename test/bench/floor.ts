@@ -1,14 +1,16 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { serve } from '@hono/node-server';
-import { type Context, Hono } from 'hono';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { type HttpBindings, serve } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono } from 'hono';
 import { Pool } from 'undici';
 import { announceListening, envInteger, isMainModule } from './child.js';
 
 /**
- * The floor: the cheapest proxy that can be built from the gateway's own stack (Hono on
- * @hono/node-server, undici with keep-alive), with no auth, no Redis and no metering. Whatever
- * the gateway costs beyond this is the price of metering.
+ * The floor: the cheapest proxy that can be built from the gateway's own stack (a Hono route on
+ * @hono/node-server, undici with keep-alive, the body written straight to node's response as the
+ * gateway's relay does), with no auth, no Redis and no metering. Whatever the gateway costs
+ * beyond this is the price of metering.
  */
 export interface FloorOptions {
   /** Upstream base, as UPSTREAM_OPENAI_URL: `http://127.0.0.1:PORT/openai`. */
@@ -32,7 +34,7 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-export function createFloorApp(options: FloorOptions): Hono {
+export function createFloorApp(options: FloorOptions): Hono<{ Bindings: HttpBindings }> {
   const base = new URL(options.upstreamBase);
   const upstream = new Pool(base.origin, {
     connections: 256,
@@ -41,9 +43,10 @@ export function createFloorApp(options: FloorOptions): Hono {
   });
   const chatPath = `${base.pathname.replace(/\/$/, '')}/v1/chat/completions`;
 
-  const app = new Hono();
-  app.post('/v1/chat/completions', async function forwardChat(c: Context) {
-    const body = Buffer.from(await c.req.arrayBuffer());
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.post('/v1/chat/completions', async function forwardChat(c) {
+    const { incoming, outgoing } = c.env;
+    const body = await readBody(incoming);
 
     const answer = await upstream.request({
       method: 'POST',
@@ -53,27 +56,38 @@ export function createFloorApp(options: FloorOptions): Hono {
         authorization: `Bearer ${options.upstreamKey}`,
       },
       body,
-      signal: c.req.raw.signal,
     });
 
-    const headers = new Headers();
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (value === undefined || HOP_BY_HOP.has(name)) continue;
-      headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-    }
-    // The body streams through untouched; cancelling the web stream (client gone) destroys the
-    // undici body, which closes the upstream connection.
-    const stream = Readable.toWeb(answer.body) as WebReadableStream<Uint8Array>;
-    return new Response(stream as unknown as ReadableStream<Uint8Array>, {
-      status: answer.statusCode,
-      headers,
-    });
+    outgoing.writeHead(answer.statusCode, endToEndHeaders(answer.headers));
+    // pipeline keeps back-pressure; a client that leaves destroys the upstream body with it,
+    // which is right for a floor that bills nothing.
+    await pipeline(answer.body, outgoing).catch(() => undefined);
+    return RESPONSE_ALREADY_SENT;
   });
 
   app.onError(function upstreamFailed(error, c) {
     return c.json({ error: { message: error.message, type: 'bad_gateway' } }, 502);
   });
   return app;
+}
+
+function readBody(incoming: IncomingMessage): Promise<Buffer> {
+  return new Promise((done, fail) => {
+    const parts: Buffer[] = [];
+    incoming.on('data', (part: Buffer) => parts.push(part));
+    incoming.on('end', () =>
+      done(parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)),
+    );
+    incoming.on('error', fail);
+  });
+}
+
+function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const passed: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) passed[name] = value;
+  }
+  return passed;
 }
 
 function main(): void {

@@ -1,4 +1,5 @@
 import { percentile } from './load.js';
+import { addCommands, type CommandStats } from './redis-stats.js';
 
 export type TargetName = 'upstream' | 'floor' | 'gateway';
 export type Mode = 'plain' | 'stream';
@@ -18,6 +19,8 @@ export interface RoundMeasure {
   cpuMicros: number;
   /** CPU of redis-server in the same stretch; only the gateway uses it. */
   redisCpuMicros: number | undefined;
+  /** Redis commands the round caused; only the gateway uses Redis. */
+  redisCommands: CommandStats | undefined;
   peakRssMb: number;
 }
 
@@ -33,6 +36,8 @@ export interface Summary {
   p99Ms: number;
   cpuMicrosPerRequest: number;
   redisMicrosPerRequest: number | undefined;
+  /** Redis commands per answered request, by command. */
+  redisCommandsPerRequest: CommandStats | undefined;
   peakRssMb: number;
 }
 
@@ -63,8 +68,44 @@ export function summarize(target: TargetName, scenario: Scenario, rounds: RoundM
     p99Ms: sum((round) => round.p99Ms) / rounds.length,
     cpuMicrosPerRequest: sum((round) => round.cpuMicros) / answered,
     redisMicrosPerRequest: redis,
+    redisCommandsPerRequest: commandsPerRequest(rounds, answered),
     peakRssMb: Math.max(...rounds.map((round) => round.peakRssMb)),
   };
+}
+
+function commandsPerRequest(rounds: RoundMeasure[], answered: number): CommandStats | undefined {
+  if (rounds.some((round) => round.redisCommands === undefined)) return undefined;
+
+  const total: CommandStats = new Map();
+  for (const round of rounds) addCommands(total, round.redisCommands ?? new Map());
+  const perRequest: CommandStats = new Map();
+  for (const [name, tally] of total) {
+    perRequest.set(name, { calls: tally.calls / answered, usec: tally.usec / answered });
+  }
+  return perRequest;
+}
+
+/**
+ * Redis work behind each gateway request: round trips are what a 1-connection client waits
+ * for, and the executing time is CPU that the shared cores cannot give to the gateway.
+ */
+export function printRedisWork(summaries: Summary[]): void {
+  const measured = summaries.filter((line) => line.redisCommandsPerRequest !== undefined);
+  if (measured.length === 0) return;
+
+  console.log('redis per gateway request (INFO commandstats; CPU from /proc):');
+  for (const line of measured) {
+    const commands = [...(line.redisCommandsPerRequest ?? new Map())];
+    const calls = commands.reduce((total, [, tally]) => total + tally.calls, 0);
+    const usec = commands.reduce((total, [, tally]) => total + tally.usec, 0);
+    const byName = commands.map(([name, tally]) => `${name} ${tally.calls.toFixed(2)}`).join(', ');
+    const cpu = line.redisMicrosPerRequest?.toFixed(0) ?? '-';
+    const name = `${line.scenario.mode} ${line.scenario.connections}c`.padEnd(10);
+    console.log(
+      `  ${name} ${calls.toFixed(2)} commands (${byName}); ${usec.toFixed(0)} µs executing, ` +
+        `redis-server CPU ${cpu} µs`,
+    );
+  }
 }
 
 const COLUMNS = [

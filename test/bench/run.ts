@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBench, type Target } from './bench.js';
 import { compileChildPrograms, killChildrenOnExit, repoRoot, stopChild } from './children.js';
@@ -28,6 +28,7 @@ const USAGE = `npm run bench -- [options]
   --targets LIST       comma list of upstream,floor,gateway (default all three)
   --driver NAME        wrk or autocannon (default wrk when installed)
   --skip-build         use dist/ as it is instead of running npm run build
+  --cpu-prof DIR       write a V8 CPU profile of the gateway into DIR when it stops
   --soak               soak the gateway instead: streamed requests, aborts, RSS, ledger
   --soak-requests N    (default 10000)
   --soak-concurrency N (default 50)
@@ -42,6 +43,7 @@ interface RunOptions {
   targets: TargetName[];
   driver: LoadDriver;
   build: boolean;
+  cpuProfileDir: string | undefined;
   soak: boolean;
   soakRequests: number;
   soakConcurrency: number;
@@ -64,6 +66,7 @@ function readOptions(): RunOptions {
       targets: { type: 'string', default: ALL_TARGETS.join(',') },
       driver: { type: 'string' },
       'skip-build': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
       soak: { type: 'boolean', default: false },
       'soak-requests': { type: 'string', default: '10000' },
       'soak-concurrency': { type: 'string', default: '50' },
@@ -84,6 +87,7 @@ function readOptions(): RunOptions {
     targets: parseTargets(values.targets),
     driver: parseDriver(values.driver),
     build: !values['skip-build'],
+    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     soak: values.soak,
     soakRequests: bounded('--soak-requests', values['soak-requests'], 1, MAX_SOAK_REQUESTS),
     soakConcurrency: bounded('--soak-concurrency', values['soak-concurrency'], 1, 1000),
@@ -140,7 +144,9 @@ async function startStack(
   const redisDir = join(scratch, 'redis');
   mkdirSync(redisDir);
   const redis = await startRedis(redisDir);
-  const gateway = await startGateway(redis, upstream, join(scratch, 'gateway.log'), []);
+  const profile = options.cpuProfileDir;
+  const flags = profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile];
+  const gateway = await startGateway(redis, upstream, scratch, flags);
   const key = await openAccount(gateway, 'bench');
   return { upstream, floor, redis, gateway, key };
 }
@@ -168,7 +174,7 @@ function benchTargets(stack: Stack): Target[] {
       url: `http://127.0.0.1:${stack.gateway.port}/v1/chat/completions`,
       headers: { authorization: `Bearer ${stack.key}` },
       pid: stack.gateway.pid,
-      redisPid: stack.redis.pid,
+      redis: { pid: stack.redis.pid, port: stack.redis.port },
     });
   }
   return targets;

@@ -329,11 +329,13 @@ function reconcileLedger(evidence: LedgerEvidence): boolean {
   const echoed = records.filter((record) => evidence.tally.requestIds.has(record.request_id));
 
   console.log(
-    `upstream: ${served} served with 200 (${finished} written to the end, ` +
-      `${cutOff} cut off by the gateway)`,
+    `upstream: ${served} served with 200 (${finished} read to the end by the gateway, ` +
+      `${cutOff} hung up on before the end)`,
   );
-  console.log(`ledger: ${records.length} usage records, ${unique} distinct request ids, `);
-  console.log(`  ${estimated} estimated, ${echoed.length} with an id a client saw in x-request-id`);
+  console.log(
+    `ledger: ${records.length} usage records, ${unique} distinct request ids, ${estimated} ` +
+      `estimated, ${echoed.length} with an id a client saw in x-request-id`,
+  );
   console.log(`  costs sum to ${billed.toFixed()} USD; balance fell by ${spent.toFixed()} USD`);
 
   const checks: [string, boolean][] = [

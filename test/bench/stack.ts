@@ -102,15 +102,17 @@ export function buildGateway(): void {
 }
 
 /**
- * Starts `node dist/src/main.js` with its log in `logPath`, and waits for the admin listener's
- * /healthz, which answers 200 once Redis is reachable and the scripts are loaded.
+ * Starts `node dist/src/main.js` with its log and settlement journal in `scratchDir`, and waits
+ * for the admin listener's /healthz, which answers 200 once Redis is reachable and the scripts
+ * are loaded. `nodeFlags` go before the script (e.g. `--cpu-prof` to find a hotspot).
  */
 export async function startGateway(
   redis: Service,
   upstream: Service,
-  logPath: string,
-  nodeFlags: string[],
+  scratchDir: string,
+  nodeFlags: string[] = [],
 ): Promise<GatewayService> {
+  const logPath = join(scratchDir, 'gateway.log');
   const port = await freePort();
   const adminPort = await freePort();
   const log = openSync(logPath, 'a');
@@ -127,6 +129,8 @@ export async function startGateway(
       UPSTREAM_OPENAI_URL: `http://127.0.0.1:${upstream.port}/openai`,
       UPSTREAM_API_KEY: UPSTREAM_KEY,
       LOG_LEVEL: 'warn',
+      // Not in the contract, but the gateway reads it: keep its journal out of the work tree.
+      SETTLEMENT_JOURNAL_DIR: join(scratchDir, 'settlements'),
     },
     stdio: ['ignore', log, log],
   });
