@@ -17,6 +17,9 @@ const RETRY_MAX_MS = 5_000;
  * to reach Redis is never dropped: it is written to a journal file (one per request id, so that
  * a gateway restart replays it) and retried with backoff until Redis answers. Retrying is safe
  * because `settle` is idempotent by request id.
+ *
+ * Emits `settled` (charge, settlement) for every charge that reached Redis, `landed` (charge)
+ * for each kept charge once it did, and `drained` when no kept charge is left.
  */
 export class Settler extends EventEmitter {
   readonly #scripts: Scripts;
@@ -65,6 +68,7 @@ export class Settler extends EventEmitter {
     try {
       const settlement = await settle(this.#scripts, charge);
       this.#onSettled(charge, settlement);
+      this.emit('settled', charge, settlement);
       return settlement;
     } catch (error) {
       this.#metrics.settlementFailures.inc();
@@ -133,6 +137,7 @@ export class Settler extends EventEmitter {
       }
       this.#onSettled(charge, settlement);
       this.#landed(charge);
+      this.emit('settled', charge, settlement);
     }
     this.#delayMs = RETRY_MIN_MS;
   }

@@ -8,6 +8,8 @@ export interface RedisServerOptions {
   dir: string;
   /** TCP port on 127.0.0.1; when absent the server listens on a Unix socket in `dir` only. */
   port?: number;
+  /** `everysec` (the default) may lose the last second to a crash; tests that kill use `always`. */
+  fsync?: 'always' | 'everysec';
 }
 
 export interface RedisServer {
@@ -34,7 +36,17 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
 
   const child = spawn(
     'redis-server',
-    [...listen, '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''],
+    [
+      ...listen,
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      options.fsync ?? 'everysec',
+      '--save',
+      '',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await waitUntilReady(child);

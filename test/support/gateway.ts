@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { configFromEnv, type GatewayConfig } from '../../src/config.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
+import type { Charge } from '../../src/settlement/settle.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
 
@@ -131,4 +132,16 @@ export async function usageOf(gateway: TestGateway, id: string): Promise<UsageRe
     cursor = reply.body.next_cursor;
   }
   return records;
+}
+
+/** Resolves when the gateway has settled the request with this id (now or after a retry). */
+export function settledOnce(gateway: Gateway, requestId?: string): Promise<Charge> {
+  return new Promise((resolve) => {
+    const onSettled = (charge: Charge) => {
+      if (requestId !== undefined && charge.requestId !== requestId) return;
+      gateway.deps.settler.off('settled', onSettled);
+      resolve(charge);
+    };
+    gateway.deps.settler.on('settled', onSettled);
+  });
 }

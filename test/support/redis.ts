@@ -31,7 +31,7 @@ export class TestRedis {
 
   async start(): Promise<this> {
     if (this.port === 0) this.port = await freePort();
-    this.#server = await startRedisServer({ dir: this.dir, port: this.port });
+    this.#server = await startRedisServer({ dir: this.dir, port: this.port, fsync: 'always' });
     return this;
   }
 
