@@ -18,8 +18,9 @@ const RETRY_MAX_MS = 5_000;
  * a gateway restart replays it) and retried with backoff until Redis answers. Retrying is safe
  * because `settle` is idempotent by request id.
  *
- * Emits `settled` (charge, settlement) for every charge that reached Redis, `landed` (charge)
- * for each kept charge once it did, and `drained` when no kept charge is left.
+ * Emits `settled` (charge, settlement) for every charge that reached Redis, `deferred` (charge)
+ * when a charge is kept for later, `landed` (charge) once a kept charge reached Redis, and
+ * `drained` when no kept charge is left.
  */
 export class Settler extends EventEmitter {
   readonly #scripts: Scripts;
@@ -111,6 +112,7 @@ export class Settler extends EventEmitter {
     this.#write(charge, 'json');
     this.#pending.set(charge.requestId, charge);
     this.#metrics.settlementsPending.set(this.#pending.size);
+    this.emit('deferred', charge);
     this.#schedule(this.#delayMs);
   }
 
