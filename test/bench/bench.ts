@@ -1,6 +1,6 @@
 import { sleep } from './children.js';
 import { type LoadDriver, type LoadSpec, runLoad } from './load.js';
-import { cpuMicros, PeakRss } from './proc.js';
+import { cpuMicros, ForeignCpu, PeakRss } from './proc.js';
 import { type CommandStats, commandsBetween, readCommandStats } from './redis-stats.js';
 import {
   printBudget,
@@ -35,6 +35,8 @@ export interface BenchOptions {
   rounds: number;
   ttfbRequests: number;
   scratchDir: string;
+  /** Every process of the stack, so that CPU used by anything else can be told apart. */
+  stackPids: number[];
 }
 
 const PLAIN_BODY = JSON.stringify({
@@ -126,9 +128,11 @@ async function measureRound(
   const cpuBefore = cpuMicros(target.pid);
   const redisBefore = target.redis && (await redisReading(target.redis));
   const peak = new PeakRss(target.pid);
+  const foreign = new ForeignCpu(options.stackPids);
 
   const load = await runLoad(options.driver, spec, options.scratchDir);
 
+  const foreignCores = foreign.stop();
   const peakRssMb = peak.stop();
   const cpu = cpuMicros(target.pid) - cpuBefore;
   const redisAfter = target.redis && (await redisReading(target.redis));
@@ -141,6 +145,7 @@ async function measureRound(
     redisCpuMicros: redisMeasured ? redisAfter.cpu - redisBefore.cpu : undefined,
     redisCommands: redisMeasured ? commandsBetween(redisBefore.stats, redisAfter.stats) : undefined,
     peakRssMb,
+    foreignCores,
   };
 }
 
@@ -158,7 +163,8 @@ function logRound(round: number, target: Target, scenario: Scenario, measure: Ro
   const figures = `${rps} rps  p50 ${measure.p50Ms.toFixed(3)} ms  p99 ${measure.p99Ms.toFixed(3)} ms`;
   const name = `${target.name} ${scenarioKey(scenario)}`.padEnd(20);
   const failed = measure.failed > 0 ? `  FAILED ${measure.failed}` : '';
-  console.log(`round ${round}  ${name} ${figures}${failed}`);
+  const others = `  others ${measure.foreignCores.toFixed(2)} cores`;
+  console.log(`round ${round}  ${name} ${figures}${others}${failed}`);
 }
 
 /** TTFB of streamed requests, interleaved across targets round by round like the loads. */

@@ -31,6 +31,62 @@ export function cpuMicros(pid: number): number {
   return ((utime + stime) * 1_000_000) / clockTicksPerSecond();
 }
 
+/**
+ * CPU time the process has used so far including its waited-for children (wrk runs as one), in
+ * microseconds. Read for the bench's own process.
+ */
+function cpuMicrosWithChildren(pid: number | 'self'): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = [11, 12, 13, 14].reduce((total, i) => total + Number(fields[i]), 0);
+  return (ticks * 1_000_000) / clockTicksPerSecond();
+}
+
+/** Busy CPU time of the whole machine, all cores, from the first line of /proc/stat, in µs. */
+function machineBusyMicros(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
+  const ticks = [user, nice, system, irq, softirq, steal].reduce<number>(
+    (total, value) => total + (value ?? 0),
+    0,
+  );
+  return (ticks * 1_000_000) / clockTicksPerSecond();
+}
+
+/**
+ * Measures how much CPU processes outside the bench took while it ran: on a shared two-core
+ * machine a compiler or test run next door moves every figure, and the reader should see it.
+ */
+export class ForeignCpu {
+  private readonly machineBefore = machineBusyMicros();
+  private readonly benchBefore: number;
+  private readonly started = performance.now();
+
+  constructor(private readonly benchPids: number[]) {
+    this.benchBefore = this.benchMicros();
+  }
+
+  /** Foreign CPU since construction, in cores (0.5 = half of one core busy on average). */
+  stop(): number {
+    const elapsedMicros = (performance.now() - this.started) * 1000;
+    const machine = machineBusyMicros() - this.machineBefore;
+    const bench = this.benchMicros() - this.benchBefore;
+    return Math.max(0, machine - bench) / elapsedMicros;
+  }
+
+  private benchMicros(): number {
+    let total = cpuMicrosWithChildren('self');
+    for (const pid of this.benchPids) {
+      try {
+        total += cpuMicros(pid);
+      } catch {
+        // A process that is gone used nothing more.
+      }
+    }
+    return total;
+  }
+}
+
 /** A field of /proc/<pid>/status in kB (VmRSS, VmHWM), converted to MB. */
 function statusMegabytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

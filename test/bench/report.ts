@@ -1,5 +1,5 @@
 import { percentile } from './load.js';
-import { addCommands, type CommandStats } from './redis-stats.js';
+import { addCommands, type CommandStats, type CommandTally } from './redis-stats.js';
 
 export type TargetName = 'upstream' | 'floor' | 'gateway';
 export type Mode = 'plain' | 'stream';
@@ -22,6 +22,8 @@ export interface RoundMeasure {
   /** Redis commands the round caused; only the gateway uses Redis. */
   redisCommands: CommandStats | undefined;
   peakRssMb: number;
+  /** CPU taken meanwhile by processes outside the bench, in cores. */
+  foreignCores: number;
 }
 
 /** All rounds of one target and scenario, folded into the table's figures. */
@@ -39,6 +41,7 @@ export interface Summary {
   /** Redis commands per answered request, by command. */
   redisCommandsPerRequest: CommandStats | undefined;
   peakRssMb: number;
+  foreignCores: number;
 }
 
 export function scenarioKey(scenario: Scenario): string {
@@ -70,6 +73,7 @@ export function summarize(target: TargetName, scenario: Scenario, rounds: RoundM
     redisMicrosPerRequest: redis,
     redisCommandsPerRequest: commandsPerRequest(rounds, answered),
     peakRssMb: Math.max(...rounds.map((round) => round.peakRssMb)),
+    foreignCores: sum((round) => round.foreignCores) / rounds.length,
   };
 }
 
@@ -85,9 +89,14 @@ function commandsPerRequest(rounds: RoundMeasure[], answered: number): CommandSt
   return perRequest;
 }
 
+/** Commands that run a script; Redis also counts each command the script calls. */
+const SCRIPT_COMMANDS = new Set(['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'fcall_ro']);
+
 /**
  * Redis work behind each gateway request: round trips are what a 1-connection client waits
- * for, and the executing time is CPU that the shared cores cannot give to the gateway.
+ * for, and the time in scripts is CPU that the shared cores cannot give to the gateway.
+ * INFO counts a script's inner commands as well as the script, so they are listed apart and
+ * their time is not added twice.
  */
 export function printRedisWork(summaries: Summary[]): void {
   const measured = summaries.filter((line) => line.redisCommandsPerRequest !== undefined);
@@ -95,16 +104,25 @@ export function printRedisWork(summaries: Summary[]): void {
 
   console.log('redis per gateway request (INFO commandstats; CPU from /proc):');
   for (const line of measured) {
-    const commands = [...(line.redisCommandsPerRequest ?? new Map())];
-    const calls = commands.reduce((total, [, tally]) => total + tally.calls, 0);
-    const usec = commands.reduce((total, [, tally]) => total + tally.usec, 0);
-    const byName = commands.map(([name, tally]) => `${name} ${tally.calls.toFixed(2)}`).join(', ');
-    const cpu = line.redisMicrosPerRequest?.toFixed(0) ?? '-';
+    const commands = [...(line.redisCommandsPerRequest ?? new Map<string, CommandTally>())];
+    const scripts = commands.filter(([name]) => SCRIPT_COMMANDS.has(name));
+    const others = commands.filter(([name]) => !SCRIPT_COMMANDS.has(name));
+    const total = (list: [string, CommandTally][], pick: (tally: CommandTally) => number) =>
+      list.reduce((sum, [, tally]) => sum + pick(tally), 0);
+    const listed = (list: [string, CommandTally][]) =>
+      list
+        .sort((a, b) => b[1].calls - a[1].calls)
+        .map(([name, tally]) => `${name} ${tally.calls.toFixed(1)}`)
+        .join(', ');
+
     const name = `${line.scenario.mode} ${line.scenario.connections}c`.padEnd(10);
+    const cpu = line.redisMicrosPerRequest?.toFixed(0) ?? '-';
+    const usec = total(scripts, (tally) => tally.usec).toFixed(0);
     console.log(
-      `  ${name} ${calls.toFixed(2)} commands (${byName}); ${usec.toFixed(0)} µs executing, ` +
-        `redis-server CPU ${cpu} µs`,
+      `  ${name} ${total(scripts, (tally) => tally.calls).toFixed(2)} script calls ` +
+        `(${listed(scripts)}), ${usec} µs in scripts, redis-server CPU ${cpu} µs`,
     );
+    console.log(`  ${''.padEnd(10)} commands, in scripts or not: ${listed(others)}`);
   }
 }
 
@@ -119,6 +137,7 @@ const COLUMNS = [
   ['redis µs/req', 13],
   ['peak RSS MB', 12],
   ['failed', 7],
+  ['others', 7],
 ] as const;
 
 function row(cells: string[]): string {
@@ -126,6 +145,7 @@ function row(cells: string[]): string {
 }
 
 export function printTable(summaries: Summary[]): void {
+  console.log('(others: cores used meanwhile by processes outside the bench; 2 cores in all)');
   console.log(row(COLUMNS.map(([title]) => title)));
   for (const line of summaries) {
     console.log(
@@ -140,6 +160,7 @@ export function printTable(summaries: Summary[]): void {
         line.redisMicrosPerRequest === undefined ? '-' : line.redisMicrosPerRequest.toFixed(0),
         line.peakRssMb.toFixed(1),
         String(line.failed),
+        line.foreignCores.toFixed(2),
       ]),
     );
   }

@@ -180,6 +180,11 @@ function benchTargets(stack: Stack): Target[] {
   return targets;
 }
 
+function stackPids(stack: Stack): number[] {
+  const services = [stack.upstream, stack.floor, stack.redis, stack.gateway];
+  return services.flatMap((service) => (service ? [service.pid] : []));
+}
+
 function printHeader(options: RunOptions): void {
   const commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], {
     encoding: 'utf8',
@@ -245,7 +250,7 @@ async function main(): Promise<number> {
       const withGateway = options.targets.includes('gateway');
       stack = await startStack(scratch, options, 0, withFloor, withGateway);
       const targets = benchTargets(stack).filter((target) => options.targets.includes(target.name));
-      await runBench(targets, { ...options, scratchDir: scratch });
+      await runBench(targets, { ...options, scratchDir: scratch, stackPids: stackPids(stack) });
       status = 0;
     }
   } finally {
