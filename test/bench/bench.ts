@@ -37,6 +37,7 @@ export interface BenchOptions {
   scratchDir: string;
   /** Every process of the stack, so that CPU used by anything else can be told apart. */
   stackPids: number[];
+  scenarios: Scenario[];
 }
 
 const PLAIN_BODY = JSON.stringify({
@@ -46,7 +47,7 @@ const PLAIN_BODY = JSON.stringify({
 });
 const STREAM_BODY = JSON.stringify({ ...JSON.parse(PLAIN_BODY), stream: true });
 
-export const SCENARIOS: Scenario[] = [
+export const ALL_SCENARIOS: Scenario[] = [
   { mode: 'plain', connections: 1 },
   { mode: 'plain', connections: 50 },
   { mode: 'stream', connections: 1 },
@@ -71,7 +72,7 @@ export async function runBench(targets: Target[], options: BenchOptions): Promis
 
   const rounds = new Map<string, RoundMeasure[]>();
   for (let round = 1; round <= options.rounds; round += 1) {
-    for (const scenario of SCENARIOS) {
+    for (const scenario of options.scenarios) {
       for (const target of targets) {
         const measure = await measureRound(target, scenario, options, options.durationS);
         logRound(round, target, scenario, measure);
@@ -82,7 +83,7 @@ export async function runBench(targets: Target[], options: BenchOptions): Promis
   }
 
   const ttfb = await measureAllTtfb(targets, options);
-  const summaries = summarizeAll(targets, rounds);
+  const summaries = summarizeAll(targets, options.scenarios, rounds);
 
   console.log('');
   printTable(summaries);
@@ -100,7 +101,8 @@ export async function runBench(targets: Target[], options: BenchOptions): Promis
 async function warmUp(targets: Target[], options: BenchOptions): Promise<void> {
   console.log(`warming up (${WARM_UP_S} s per target and mode)`);
   for (const target of targets) {
-    for (const scenario of SCENARIOS.filter((candidate) => candidate.connections > 1)) {
+    for (const mode of new Set(options.scenarios.map((scenario) => scenario.mode))) {
+      const scenario = { mode, connections: 50 };
       const spec = loadSpec(target, scenario, WARM_UP_S);
       await runLoad(options.driver, spec, options.scratchDir);
     }
@@ -183,9 +185,13 @@ async function measureAllTtfb(targets: Target[], options: BenchOptions): Promise
   return targets.map((target) => summarizeTtfb(target.name, samples.get(target.name) ?? []));
 }
 
-function summarizeAll(targets: Target[], rounds: Map<string, RoundMeasure[]>): Summary[] {
+function summarizeAll(
+  targets: Target[],
+  scenarios: Scenario[],
+  rounds: Map<string, RoundMeasure[]>,
+): Summary[] {
   const summaries: Summary[] = [];
-  for (const scenario of SCENARIOS) {
+  for (const scenario of scenarios) {
     for (const target of targets) {
       const measured = rounds.get(`${target.name} ${scenarioKey(scenario)}`);
       if (measured !== undefined) summaries.push(summarize(target.name, scenario, measured));

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runBench, type Target } from './bench.js';
+import { ALL_SCENARIOS, runBench, type Target } from './bench.js';
 import { compileChildPrograms, killChildrenOnExit, repoRoot, stopChild } from './children.js';
 import { defaultDriver, type LoadDriver } from './load.js';
-import type { TargetName } from './report.js';
+import { type Scenario, scenarioKey, type TargetName } from './report.js';
 import { runSoak } from './soak.js';
 import {
   buildGateway,
@@ -26,6 +26,7 @@ const USAGE = `npm run bench -- [options]
   --rounds N           interleaved rounds of upstream, floor, gateway (default 2)
   --ttfb-requests N    sequential streamed requests per target for TTFB (default 400)
   --targets LIST       comma list of upstream,floor,gateway (default all three)
+  --scenarios LIST     comma list of MODE/CONNECTIONS (default plain/1,plain/50,stream/1,stream/50)
   --driver NAME        wrk or autocannon (default wrk when installed)
   --skip-build         use dist/ as it is instead of running npm run build
   --cpu-prof DIR       write a V8 CPU profile of the gateway into DIR when it stops
@@ -41,6 +42,7 @@ interface RunOptions {
   rounds: number;
   ttfbRequests: number;
   targets: TargetName[];
+  scenarios: Scenario[];
   driver: LoadDriver;
   build: boolean;
   cpuProfileDir: string | undefined;
@@ -64,6 +66,7 @@ function readOptions(): RunOptions {
       rounds: { type: 'string', default: '2' },
       'ttfb-requests': { type: 'string', default: '400' },
       targets: { type: 'string', default: ALL_TARGETS.join(',') },
+      scenarios: { type: 'string', default: ALL_SCENARIOS.map(scenarioKey).join(',') },
       driver: { type: 'string' },
       'skip-build': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
@@ -85,6 +88,7 @@ function readOptions(): RunOptions {
     rounds: bounded('--rounds', values.rounds, 1, MAX_ROUNDS),
     ttfbRequests: bounded('--ttfb-requests', values['ttfb-requests'], 1, 100_000),
     targets: parseTargets(values.targets),
+    scenarios: parseScenarios(values.scenarios),
     driver: parseDriver(values.driver),
     build: !values['skip-build'],
     cpuProfileDir: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
@@ -111,6 +115,18 @@ function parseTargets(raw: string): TargetName[] {
   }
   // Always in the order upstream, floor, gateway, so rounds read the same way every time.
   return ALL_TARGETS.filter((name) => names.includes(name));
+}
+
+function parseScenarios(raw: string): Scenario[] {
+  return raw.split(',').map((text) => {
+    const [mode, connections] = text.trim().split('/');
+    const count = Number(connections);
+    if ((mode !== 'plain' && mode !== 'stream') || !Number.isInteger(count) || count < 1) {
+      throw new Error(`a scenario is MODE/CONNECTIONS like stream/50, got ${text}`);
+    }
+    if (count > 1000) throw new Error('at most 1000 connections');
+    return { mode, connections: count };
+  });
 }
 
 function parseDriver(raw: string | undefined): LoadDriver {
