@@ -55,22 +55,37 @@ export async function startRedisServer(options: RedisServerOptions): Promise<Red
   return { url, process: child, stop: () => stopRedisServer(child) };
 }
 
+const START_TIMEOUT_MS = 10_000;
+
 function waitUntilReady(child: ChildProcess): Promise<void> {
   return new Promise((resolveReady, reject) => {
     let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms: ${output}`));
+    }, START_TIMEOUT_MS);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
+      // Redis says "Ready to accept connections" for TCP and "now ready to accept connections
+      // at <path>" for a Unix socket.
+      if (/ready to accept connections/i.test(output)) {
+        clearTimeout(timer);
         child.stdout?.off('data', onData);
+        child.stderr?.off('data', onData);
+        // Keep draining both pipes so that a chatty server never blocks on a full one.
         child.stdout?.resume();
+        child.stderr?.resume();
         resolveReady();
       }
     };
     child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     child.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       reject(error.code === 'ENOENT' ? new Error(INSTALL_HINT) : error);
     });
     child.once('exit', (code) => {
+      clearTimeout(timer);
       reject(new Error(`redis-server exited with code ${code} before it was ready: ${output}`));
     });
   });
