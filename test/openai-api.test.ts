@@ -170,7 +170,7 @@ describe('metering OpenAI chat completions', () => {
       signal: abort.signal,
       body: JSON.stringify({ model: 'LongCat-2.0', messages: MESSAGES, stream: true }),
     });
-    const reader = res.body!.getReader();
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
     const settled = settledOnce(gateway);
     abort.abort();

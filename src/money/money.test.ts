@@ -4,6 +4,7 @@ import { formatUsd, parseUsd, sumUsd } from './nano.js';
 import { BUILT_IN_PRICES, PriceBook } from './prices.js';
 
 const JAN_2026 = Date.parse('2026-01-15T00:00:00Z');
+const BUILT_IN_FALLBACK = { uncached_input: 0, cached_input: 0, output: 0 };
 
 describe('nano-dollar amounts', () => {
   it('parses and formats decimal strings exactly', () => {
@@ -34,13 +35,13 @@ describe('prices', () => {
     const prices = book.priceAt('LongCat-2.0', JAN_2026);
     const counts = { uncached_input: 600_000, cached_input: 400_000, output: 500_000 };
     expect(prices).toBeDefined();
-    expect(formatUsd(costNano(counts, prices!))).toBe('0.7824');
+    expect(formatUsd(costNano(counts, prices ?? BUILT_IN_FALLBACK))).toBe('0.7824');
   });
 
   it('uses list prices outside a discount window', () => {
     const prices = book.priceAt('LongCat-2.0', Date.parse('2025-12-31T23:59:59Z'));
     const million = { uncached_input: 1_000_000, cached_input: 1_000_000, output: 1_000_000 };
-    expect(formatUsd(costNano(million, prices!))).toBe('3.715');
+    expect(formatUsd(costNano(million, prices ?? BUILT_IN_FALLBACK))).toBe('3.715');
   });
 
   it('closes a discount window at `until`', () => {
