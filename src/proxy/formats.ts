@@ -1,4 +1,5 @@
 import type { TokenCounts } from '../money/cost.js';
+import { AnthropicStreamMeter, anthropicUsage } from '../usage/anthropic.js';
 import { textChars } from '../usage/estimate.js';
 import type { StreamMeter } from '../usage/meter.js';
 import {
@@ -76,6 +77,24 @@ export const RESPONSES: ApiFormat = {
   requestUsage: () => false,
   usage: (response) => responsesUsage(response.usage),
   streamMeter: () => new ResponsesStreamMeter(),
+};
+
+export const ANTHROPIC_MESSAGES: ApiFormat = {
+  route: 'messages',
+  family: 'anthropic',
+  upstreamPath: '/v1/messages',
+  problem(body) {
+    if (!Array.isArray(body.messages)) return '`messages` must be an array.';
+    if (positiveInteger(body.max_tokens) === undefined) {
+      return '`max_tokens` must be a positive integer.';
+    }
+    return modelProblem(body);
+  },
+  maxOutputTokens: (body) => positiveInteger(body.max_tokens),
+  // Anthropic streams always carry usage, in `message_start` and `message_delta`.
+  requestUsage: () => false,
+  usage: (response) => anthropicUsage(response.usage),
+  streamMeter: () => new AnthropicStreamMeter(),
 };
 
 /** Characters of generated text in a plain response, for an estimate. */

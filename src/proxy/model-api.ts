@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { asGatewayError, GatewayError } from '../errors.js';
 import type { PicoPerToken } from '../money/prices.js';
 import type { Charge } from '../settlement/settle.js';
-import { sendUpstream } from '../upstream/client.js';
+import { sendUpstream, upstreamFailure } from '../upstream/client.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../upstream/headers.js';
 import { type MeteredUsage, usageOrEstimate } from '../usage/meter.js';
 import { parseJson } from '../usage/openai.js';
@@ -26,6 +26,8 @@ interface Admitted {
   stream: boolean;
   stripUsage: boolean;
   body: Buffer;
+  /** Set once a charge went to the settler, which releases the hold with the charge. */
+  billed: boolean;
 }
 
 /**
@@ -104,6 +106,7 @@ async function admitRequest(
     stream,
     stripUsage,
     body: upstreamBody,
+    billed: false,
   };
 }
 
@@ -114,19 +117,17 @@ async function forward(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  let billed = false;
   try {
     const upstream = await callUpstream(deps, format, admitted, request);
     if (upstream.statusCode !== 200) {
       await relayRefusal(deps, admitted.exchange, upstream, response);
       return;
     }
-    billed = true;
     if (admitted.stream) await relayMeteredStream(deps, format, admitted, upstream, response);
     else await relayMeteredBody(deps, format, admitted, upstream, response);
   } finally {
     deps.metrics.holdsInFlight.dec();
-    if (!billed) await releaseQuietly(deps, admitted);
+    if (!admitted.billed) await releaseQuietly(deps, admitted);
   }
 }
 
@@ -167,7 +168,7 @@ async function relayRefusal(
   upstream: Dispatcher.ResponseData,
   response: ServerResponse,
 ): Promise<void> {
-  const body = Buffer.from(await upstream.body.arrayBuffer());
+  const body = await readUpstreamBody(upstream);
   const refusal = upstreamRefusal(upstream.statusCode, parseJson(body.toString('utf8')));
   if (refusal) {
     deps.metrics.upstreamQuotaExhausted.inc();
@@ -186,6 +187,10 @@ async function relayRefusal(
   response.end(body);
 }
 
+/**
+ * Relays a plain 200 and bills it. A body that breaks or stalls is not billed: the client gets
+ * 502 or 504 and none of the response, as when the upstream fails before its status line.
+ */
 async function relayMeteredBody(
   deps: Deps,
   format: ApiFormat,
@@ -194,13 +199,12 @@ async function relayMeteredBody(
   response: ServerResponse,
 ): Promise<void> {
   const { exchange } = admitted;
-  const { body, broken } = await readWholeBody(upstream);
-  const json = broken ? undefined : parseJson(body.toString('utf8'));
+  const body = await readUpstreamBody(upstream);
+  const json = parseJson(body.toString('utf8'));
   const reported = json ? format.usage(json) : undefined;
   const outputChars = json ? responseTextChars(format, json) : body.length;
   await bill(deps, admitted, usageOrEstimate(reported, admitted.requestChars, outputChars));
 
-  if (broken) throw new GatewayError('upstream_unreachable', 'The upstream response broke off.');
   exchange.status = 200;
   const headers = clientResponseHeaders(upstream.headers);
   headers['x-request-id'] = exchange.id;
@@ -209,14 +213,19 @@ async function relayMeteredBody(
   response.end(body);
 }
 
-async function readWholeBody(upstream: Dispatcher.ResponseData) {
+/** The whole upstream body; a reset or a stall inside it becomes the client's 502 or 504. */
+async function readUpstreamBody(upstream: Dispatcher.ResponseData): Promise<Buffer> {
   try {
-    return { body: Buffer.from(await upstream.body.arrayBuffer()), broken: false };
-  } catch {
-    return { body: Buffer.alloc(0), broken: true };
+    return Buffer.from(await upstream.body.arrayBuffer());
+  } catch (error) {
+    throw upstreamFailure(error);
   }
 }
 
+/**
+ * Relays a streamed 200. The status line goes out with the first event (see `relayStream`), so a
+ * stream that fails before it still gets an error status and no bill.
+ */
 async function relayMeteredStream(
   deps: Deps,
   format: ApiFormat,
@@ -225,17 +234,20 @@ async function relayMeteredStream(
   response: ServerResponse,
 ): Promise<void> {
   const { exchange } = admitted;
-  exchange.status = 200;
-  const headers = clientResponseHeaders(upstream.headers);
-  headers['x-request-id'] = exchange.id;
-  response.writeHead(200, headers);
-  response.flushHeaders();
-
   const meter = format.streamMeter(admitted.stripUsage);
-  const outcome = await relayStream(upstream.body, response, meter, async () => {
-    const usage = usageOrEstimate(meter.reported(), admitted.requestChars, meter.outputChars());
-    await bill(deps, admitted, usage);
+  const outcome = await relayStream(upstream.body, response, meter, {
+    start() {
+      exchange.status = 200;
+      const headers = clientResponseHeaders(upstream.headers);
+      headers['x-request-id'] = exchange.id;
+      response.writeHead(200, headers);
+    },
+    async settle() {
+      const usage = usageOrEstimate(meter.reported(), admitted.requestChars, meter.outputChars());
+      await bill(deps, admitted, usage);
+    },
   });
+  if (!outcome.started && outcome.broken) throw upstreamFailure(outcome.failure);
   if (outcome.clientGone) exchange.outcome = 'served_client_gone';
   if (outcome.broken) exchange.outcome = 'served_broken';
 }
@@ -254,6 +266,7 @@ async function bill(deps: Deps, admitted: Admitted, usage: MeteredUsage): Promis
     prices: admitted.prices,
     estimated: usage.estimated,
   };
+  admitted.billed = true;
   exchange.settlement = await deps.settler.settle(charge);
 }
 

@@ -2,14 +2,18 @@ import { GatewayError } from '../errors.js';
 import { parseJson } from '../usage/openai.js';
 import type { Json } from './formats.js';
 
+const QUOTA_CODE = 'insufficient_quota';
+
 /**
  * An upstream 402, or a 403 whose code is `insufficient_quota`, means the operator's own LongCat
  * balance is exhausted. That is no fault of the client's and nothing it can fix, so the client
- * gets 503 and the operator a log line and a metric.
+ * gets 503 and the operator a log line and a metric. The Anthropic error shape has no `code`, so
+ * there the code is looked for in `error.type`.
  */
 export function upstreamRefusal(status: number, body: Json | undefined): GatewayError | undefined {
   const error = (body?.error ?? {}) as Json;
-  const quota = status === 402 || (status === 403 && error.code === 'insufficient_quota');
+  const quotaCode = error.code === QUOTA_CODE || error.type === QUOTA_CODE;
+  const quota = status === 402 || (status === 403 && quotaCode);
   if (!quota) return undefined;
   return new GatewayError(
     'upstream_quota_exhausted',
@@ -20,7 +24,8 @@ export function upstreamRefusal(status: number, body: Json | undefined): Gateway
 
 /**
  * The `Retry-After` value for an upstream 429 that names its wait only in the body (as
- * `retry_after` or `error.retry_after`, in seconds), or `undefined`.
+ * `retry_after` or `error.retry_after`, in seconds), or `undefined`. The header's delay form is
+ * a whole number of seconds (RFC 9110 §10.2.3), so a fractional wait is rounded up, never down.
  */
 export function retryAfterSeconds(
   status: number,

@@ -10,7 +10,8 @@ export interface UpstreamTimeouts {
 /**
  * One keep-alive connection pool per upstream origin, shared by every request. undici's
  * `headersTimeout` bounds the wait for the status line and `bodyTimeout` the silence between
- * two body chunks, which is what the contract calls the idle timeout.
+ * two body chunks, which is what the contract calls the idle timeout. undici checks both on a
+ * coarse clock (a tick of about half a second), so either may fire up to a second late.
  */
 export function createUpstreamAgent(timeouts: UpstreamTimeouts): Agent {
   return new Agent({
@@ -49,23 +50,34 @@ export async function sendUpstream(
   }
 }
 
-/** Names a failure to reach the upstream, or to hear from it in time, for the client. */
+/**
+ * Names a failure to reach the upstream, or to hear from it in time, for the client: a timeout
+ * is 504 (the upstream may be slow, not gone), anything else (refused, reset, closed) is 502.
+ * Used for failures before the status line and inside the body alike.
+ */
 export function upstreamFailure(error: unknown): GatewayError {
   if (error instanceof GatewayError) return error;
+  const timeout = (message: string) =>
+    new GatewayError('upstream_timeout', message, { cause: error });
   if (error instanceof errors.ConnectTimeoutError) {
-    return new GatewayError('upstream_timeout', 'Connecting to the upstream timed out.', {
-      cause: error,
-    });
+    return timeout('Connecting to the upstream timed out.');
   }
-  if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
-    return new GatewayError('upstream_timeout', 'The upstream did not answer in time.', {
-      cause: error,
-    });
+  if (error instanceof errors.HeadersTimeoutError) {
+    return timeout('The upstream did not start its response in time.');
   }
-  if ((error as Error)?.name === 'AbortError' || (error as Error)?.name === 'TimeoutError') {
-    return new GatewayError('upstream_timeout', 'The request timed out upstream.', {
-      cause: error,
-    });
+  if (error instanceof errors.BodyTimeoutError) {
+    return timeout('The upstream went silent in the middle of its response.');
+  }
+  const name = (error as Error | undefined)?.name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return timeout('The request to the upstream ran past its time limit.');
+  }
+  if (error instanceof errors.SocketError) {
+    return new GatewayError(
+      'upstream_unreachable',
+      'The upstream closed the connection before its response was complete.',
+      { cause: error },
+    );
   }
   return new GatewayError('upstream_unreachable', 'The upstream could not be reached.', {
     cause: error,
