@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   idempotency_conflict: 409,
   refund_already_pending: 409,
   refund_not_pending: 409,
+  requests_in_flight: 409,
   request_too_large: 413,
   refund_below_minimum: 422,
   balance_reserved: 429,

@@ -86,7 +86,7 @@ const order = (id: string, usd: bigint) => ({
   orderId: id,
   amountNano: usd,
   method: 'alipay' as const,
-  paidAtGiven: undefined,
+  paidAtGiven: false,
   paidAtMs: Date.now(),
 });
 
@@ -131,7 +131,7 @@ describe('admit', () => {
   });
 
   it('admits on valid pack tokens at zero balance', async () => {
-    await grantPack(scripts, 'acct', { packId: 'p1', tokens: 10, purchasedAt: undefined });
+    await grantPack(scripts, 'acct', { packId: 'p1', tokens: 10, purchasedAtMs: undefined });
     expect(await admitCode()).toBe(AdmitCode.Admitted);
   });
 });
@@ -171,9 +171,9 @@ describe('settle', () => {
     await grantCredits(scripts, 'acct', {
       grantId: 'g1',
       amountNano: 100_000_000n,
-      expiresAt: null,
+      expiresAtMs: undefined,
     });
-    await grantPack(scripts, 'acct', { packId: 'p1', tokens: 700_000, purchasedAt: undefined });
+    await grantPack(scripts, 'acct', { packId: 'p1', tokens: 700_000, purchasedAtMs: undefined });
 
     // The pack covers 600,000 uncached and 100,000 cached; 300,000 cached cost $0.0018 and
     // 500,000 output $0.60. Credits pay $0.10, paid money the remaining $0.5018.
@@ -195,18 +195,26 @@ describe('settle', () => {
     const soon = new Date(Date.now() + day).toISOString();
     const later = new Date(Date.now() + 2 * day).toISOString();
     const past = new Date(Date.now() - PACK_VALIDITY_MS - day).toISOString();
-    await grantPack(scripts, 'acct', { packId: 'late', tokens: 100, purchasedAt: undefined });
-    await grantPack(scripts, 'acct', { packId: 'early', tokens: 100, purchasedAt: past });
+    await grantPack(scripts, 'acct', { packId: 'late', tokens: 100, purchasedAtMs: undefined });
+    await grantPack(scripts, 'acct', {
+      packId: 'early',
+      tokens: 100,
+      purchasedAtMs: Date.parse(past),
+    });
     await grantCredits(scripts, 'acct', {
       grantId: 'g_later',
       amountNano: 10n ** 9n,
-      expiresAt: later,
+      expiresAtMs: Date.parse(later),
     });
-    await grantCredits(scripts, 'acct', { grantId: 'g_soon', amountNano: 1_000n, expiresAt: soon });
+    await grantCredits(scripts, 'acct', {
+      grantId: 'g_soon',
+      amountNano: 1_000n,
+      expiresAtMs: Date.parse(soon),
+    });
     await grantCredits(scripts, 'acct', {
       grantId: 'g_gone',
       amountNano: 10n ** 9n,
-      expiresAt: new Date(Date.now() - 1000).toISOString(),
+      expiresAtMs: Date.now() - 1000,
     });
 
     const result = await settle(scripts, charge('req_1', { uncached: 150, cached: 0, output: 10 }));
@@ -255,7 +263,7 @@ describe('create_account, set_suspension, grants', () => {
       code: 'account_not_found',
     });
 
-    const grant = { grantId: 'g', amountNano: 5n, expiresAt: null };
+    const grant = { grantId: 'g', amountNano: 5n, expiresAtMs: undefined };
     expect(await grantCredits(scripts, 'acct', grant)).toBe(true);
     expect(await grantCredits(scripts, 'acct', grant)).toBe(false);
     await expect(grantCredits(scripts, 'acct', { ...grant, amountNano: 6n })).rejects.toMatchObject(
@@ -265,7 +273,7 @@ describe('create_account, set_suspension, grants', () => {
     );
     await expect(grantCredits(scripts, 'nobody', grant)).rejects.toBeInstanceOf(GatewayError);
 
-    const pack = { packId: 'p', tokens: 5, purchasedAt: undefined };
+    const pack = { packId: 'p', tokens: 5, purchasedAtMs: undefined };
     expect(await grantPack(scripts, 'acct', pack)).toBe(true);
     expect(await grantPack(scripts, 'acct', pack)).toBe(false);
     await expect(grantPack(scripts, 'acct', { ...pack, tokens: 6 })).rejects.toMatchObject({

@@ -37,15 +37,15 @@ function granted(code: GrantCode, accountId: string, what: string, id: string): 
 export interface CreditGrant {
   grantId: string;
   amountNano: bigint;
-  /** As the operator wrote it (part of the grant's identity), or absent for no expiry. */
-  expiresAt: string | null | undefined;
+  /** Part of the grant's identity; absent for a grant that never expires. */
+  expiresAtMs: number | undefined;
 }
 
 /** Grants complimentary credits once per grant id; true when granted now. */
 export async function grantCredits(scripts: Scripts, accountId: string, grant: CreditGrant) {
   const k = accountKeys(accountId);
-  const expiresMs = grant.expiresAt ? Date.parse(grant.expiresAt) : NEVER_MS;
-  const identity = `${grant.amountNano}|${grant.expiresAt ?? ''}`;
+  const expiresMs = grant.expiresAtMs ?? NEVER_MS;
+  const identity = `${grant.amountNano}|${grant.expiresAtMs ?? ''}`;
   const code = (await scripts.run(
     'grant_credits',
     [k.account, k.grants, k.grantLeft, k.creditGrants],
@@ -57,15 +57,15 @@ export async function grantCredits(scripts: Scripts, accountId: string, grant: C
 export interface PackGrant {
   packId: string;
   tokens: number;
-  /** As the operator wrote it (part of the pack's identity), or absent for now. */
-  purchasedAt: string | undefined;
+  /** Part of the pack's identity when given; absent means now. */
+  purchasedAtMs: number | undefined;
 }
 
 /** Grants a token pack once per pack id; true when granted now. */
 export async function grantPack(scripts: Scripts, accountId: string, pack: PackGrant) {
   const k = accountKeys(accountId);
-  const purchasedMs = pack.purchasedAt ? Date.parse(pack.purchasedAt) : Date.now();
-  const identity = `${pack.tokens}|${pack.purchasedAt ?? ''}`;
+  const purchasedMs = pack.purchasedAtMs ?? Date.now();
+  const identity = `${pack.tokens}|${pack.purchasedAtMs ?? ''}`;
   const code = (await scripts.run(
     'grant_pack',
     [k.account, k.packs, k.packLeft, k.packGrants],

@@ -52,8 +52,8 @@ export interface TopUp {
   orderId: string;
   amountNano: bigint;
   method: 'alipay' | 'wechat_pay';
-  /** `paid_at` as the operator gave it; part of the order's identity. */
-  paidAtGiven: string | undefined;
+  /** Whether the operator gave `paid_at`; if so it is part of the order's identity. */
+  paidAtGiven: boolean;
   paidAtMs: number;
 }
 
@@ -67,7 +67,7 @@ export async function topUp(scripts: Scripts, accountId: string, order: TopUp): 
       order.orderId,
       order.amountNano.toString(),
       order.method,
-      order.paidAtGiven ?? '',
+      order.paidAtGiven ? String(order.paidAtMs) : '',
       order.paidAtMs,
     ],
   )) as TopUpCode;

@@ -25,11 +25,16 @@ export interface RefundRecord {
   rejection_reason?: string;
 }
 
-/** Mirrors the return codes of the refund scripts (`lua/*_refund.lua`). */
-export enum RefundCode {
-  Done = 1,
+/** Mirrors the return codes of `lua/request_refund.lua`. */
+export enum RequestRefundCode {
+  Opened = 1,
   NoAccount = -1,
   AlreadyPending = -2,
+}
+
+/** Mirrors the return codes of `lua/approve_refund.lua` and `lua/reject_refund.lua`. */
+export enum DecideRefundCode {
+  Done = 1,
   NotPending = -2,
   InFlight = -3,
   SpentSince = -4,
@@ -69,9 +74,10 @@ export async function requestRefund(
     'request_refund',
     [k.account, k.refunds],
     [record.id, JSON.stringify(record)],
-  )) as [RefundCode, string];
-  if (code === RefundCode.AlreadyPending) throw alreadyPending(pendingId);
-  if (code !== RefundCode.Done) throw new GatewayError('account_not_found', 'No such account.');
+  )) as [RequestRefundCode, string];
+  if (code === RequestRefundCode.AlreadyPending) throw alreadyPending(pendingId);
+  if (code !== RequestRefundCode.Opened)
+    throw new GatewayError('account_not_found', 'No such account.');
 
   await indexRefund(redis, record);
   return record;
@@ -160,9 +166,11 @@ export async function approveRefund(
     }
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  throw new GatewayError('balance_reserved', 'Requests are still in flight; approve again later.', {
-    retryAfterSeconds: 5,
-  });
+  throw new GatewayError(
+    'requests_in_flight',
+    'Requests of this account are still in flight; approve again once they have settled.',
+    { retryAfterSeconds: 5 },
+  );
 }
 
 async function tryApprove(scripts: Scripts, record: RefundRecord) {
@@ -198,9 +206,9 @@ async function tryApprove(scripts: Scripts, record: RefundRecord) {
       JSON.stringify(approved),
       ...parts.flatMap((p) => [p.orderId, p.amountNano.toString()]),
     ],
-  )) as RefundCode;
-  if (code === RefundCode.Done) return approved;
-  if (code === RefundCode.NotPending) {
+  )) as DecideRefundCode;
+  if (code === DecideRefundCode.Done) return approved;
+  if (code === DecideRefundCode.NotPending) {
     throw new GatewayError('refund_not_pending', `Refund ${record.id} is not pending.`);
   }
   return undefined;
@@ -226,7 +234,7 @@ export async function rejectRefund(
     [k.account, k.refunds],
     [record.id, JSON.stringify(rejected)],
   );
-  if (code !== RefundCode.Done) {
+  if (code !== DecideRefundCode.Done) {
     throw new GatewayError('refund_not_pending', `Refund ${record.id} is not pending.`);
   }
   await indexRefund(redis, rejected, 'pending');

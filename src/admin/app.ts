@@ -67,8 +67,8 @@ export function createAdminApp(deps: Deps) {
       orderId: order.order_id,
       amountNano: order.amount,
       method: order.method,
-      paidAtGiven: order.paid_at,
-      paidAtMs: order.paid_at ? Date.parse(order.paid_at) : Date.now(),
+      paidAtGiven: order.paid_at !== undefined,
+      paidAtMs: order.paid_at ?? Date.now(),
     });
     return c.json(await viewOf(deps, c.req.param('id')), credited ? 201 : 200);
   });
@@ -86,7 +86,7 @@ export function createAdminApp(deps: Deps) {
     const fresh = await grantCredits(deps.scripts, c.req.param('id'), {
       grantId: grant.grant_id,
       amountNano: grant.amount,
-      expiresAt: grant.expires_at,
+      expiresAtMs: grant.expires_at ?? undefined,
     });
     return c.json(await viewOf(deps, c.req.param('id')), fresh ? 201 : 200);
   });
@@ -95,7 +95,7 @@ export function createAdminApp(deps: Deps) {
     const fresh = await grantPack(deps.scripts, c.req.param('id'), {
       packId: pack.pack_id,
       tokens: pack.tokens,
-      purchasedAt: pack.purchased_at,
+      purchasedAtMs: pack.purchased_at,
     });
     return c.json(await viewOf(deps, c.req.param('id')), fresh ? 201 : 200);
   });
@@ -103,7 +103,8 @@ export function createAdminApp(deps: Deps) {
     return c.json({ data: await listRefunds(deps.redis, c.req.query('status')) });
   });
   app.post('/admin/refunds/:id/approve', async function approve(c) {
-    const waitMs = deps.config.requestTimeoutMs;
+    // Long enough for ordinary requests to finish; a long stream gets a 409 to retry after.
+    const waitMs = Math.min(deps.config.requestTimeoutMs, 60_000);
     return c.json(await approveRefund(deps.scripts, deps.redis, c.req.param('id'), { waitMs }));
   });
   app.post('/admin/refunds/:id/reject', async function reject(c) {

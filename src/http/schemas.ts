@@ -21,7 +21,14 @@ const amount = z.string().transform((text, ctx) => {
   return nano;
 });
 
-const timestamp = z.iso.datetime({ offset: true });
+/** An RFC 3339 time, read as ms since the epoch so that one instant has one identity. */
+const timestamp = z.iso.datetime({ offset: true }).transform((text) => Date.parse(text));
+
+/** Clocks of payment providers and operators drift; a few minutes ahead is still "now". */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const PACK_VALIDITY_MS = 30 * 24 * 3600 * 1000;
+
+const notInFuture = (ms: number) => ms <= Date.now() + CLOCK_SKEW_MS;
 
 export const CREATE_ACCOUNT = z.object({
   id: z.string().regex(ACCOUNT_ID, { message: '1 to 64 letters, digits, _ or -' }),
@@ -31,19 +38,22 @@ export const TOP_UP = z.object({
   order_id: id,
   amount,
   method: z.enum(['alipay', 'wechat_pay']),
-  paid_at: timestamp.optional(),
+  paid_at: timestamp.refine(notInFuture, 'must not be in the future').optional(),
 });
 
 export const CREDIT_GRANT = z.object({
   grant_id: id,
   amount,
-  expires_at: timestamp.nullish(),
+  expires_at: timestamp.refine((ms) => ms > Date.now(), 'must be in the future').nullish(),
 });
 
 export const TOKEN_PACK = z.object({
   pack_id: id,
   tokens: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-  purchased_at: timestamp.optional(),
+  purchased_at: timestamp
+    .refine(notInFuture, 'must not be in the future')
+    .refine((ms) => ms + PACK_VALIDITY_MS > Date.now(), 'the pack would have expired already')
+    .optional(),
 });
 
 export const SUSPENSION = z.object({ reason: z.string().trim().min(1).max(500) });
