@@ -4,7 +4,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ALL_SCENARIOS, runBench, type Target } from './bench.js';
-import { compileChildPrograms, killChildrenOnExit, repoRoot, stopChild } from './children.js';
+import {
+  compileChildPrograms,
+  freePort,
+  killChildrenOnExit,
+  repoRoot,
+  stopChild,
+} from './children.js';
+import { InspectorSession } from './inspector.js';
 import { defaultDriver, type LoadDriver } from './load.js';
 import { type Scenario, scenarioKey, type TargetName } from './report.js';
 import { runSoak } from './soak.js';
@@ -144,27 +151,38 @@ interface Stack {
   key?: string;
 }
 
-async function startStack(
-  scratch: string,
-  options: RunOptions,
-  chunkDelayMs: number,
-  withFloor: boolean,
-  withGateway: boolean,
-): Promise<Stack> {
+/** Which processes a run needs, and how they are set up. */
+interface StackPlan {
+  /** Pause between the upstream's streamed events. */
+  chunkDelayMs: number;
+  floor: boolean;
+  gateway: boolean;
+  /** Starts the gateway with the inspector on this loopback port (the soak forces GC). */
+  inspectorPort?: number;
+}
+
+async function startStack(scratch: string, options: RunOptions, plan: StackPlan): Promise<Stack> {
   const programs = compileChildPrograms(join(scratch, 'programs'));
-  const upstream = await startUpstream(programs, chunkDelayMs);
-  const floor = withFloor ? await startFloor(programs, upstream) : undefined;
-  if (!withGateway) return { upstream, floor };
+  const upstream = await startUpstream(programs, plan.chunkDelayMs);
+  const floor = plan.floor ? await startFloor(programs, upstream) : undefined;
+  if (!plan.gateway) return { upstream, floor };
 
   if (options.build) buildGateway();
   const redisDir = join(scratch, 'redis');
   mkdirSync(redisDir);
   const redis = await startRedis(redisDir);
-  const profile = options.cpuProfileDir;
-  const flags = profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profile];
-  const gateway = await startGateway(redis, upstream, scratch, flags);
+  const gateway = await startGateway(redis, upstream, scratch, gatewayNodeFlags(options, plan));
   const key = await openAccount(gateway, 'bench');
   return { upstream, floor, redis, gateway, key };
+}
+
+function gatewayNodeFlags(options: RunOptions, plan: StackPlan): string[] {
+  const flags: string[] = [];
+  if (options.cpuProfileDir !== undefined) {
+    flags.push('--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir);
+  }
+  if (plan.inspectorPort !== undefined) flags.push(`--inspect=127.0.0.1:${plan.inspectorPort}`);
+  return flags;
 }
 
 function benchTargets(stack: Stack): Target[] {
@@ -231,13 +249,39 @@ async function stopStack(stack: Stack | undefined): Promise<void> {
   }
 }
 
-/** The gateway runs at LOG_LEVEL=warn, so anything in its log deserves a look. */
+/**
+ * The gateway runs at LOG_LEVEL=warn, so anything in its log deserves a look; node's own
+ * inspector notices (the soak attaches one) are not the gateway's.
+ */
 function reportGatewayLog(logPath: string): void {
   const lines = readFileSync(logPath, 'utf8')
     .split('\n')
-    .filter((line) => line !== '');
+    .filter((line) => line !== '' && !INSPECTOR_NOTICE.test(line));
   console.log(`gateway log at warn level: ${lines.length} lines`);
   for (const line of lines.slice(0, 5)) console.log(`  ${line.slice(0, 300)}`);
+}
+
+const INSPECTOR_NOTICE = /^(Debugger (listening|attached|ending)|For help, see: )/;
+
+async function soak(stack: Stack, options: RunOptions, inspectorPort: number): Promise<number> {
+  const { gateway, upstream, key } = stack;
+  if (!gateway || !key) throw new Error('the soak needs the gateway');
+
+  const inspector = await InspectorSession.open(inspectorPort).catch((error: Error) => {
+    console.log(`inspector unavailable (${error.message}): memory read without a forced GC`);
+    return undefined;
+  });
+  const soakOptions = {
+    requests: options.soakRequests,
+    concurrency: options.soakConcurrency,
+    abortShare: options.abortShare,
+    settleS: options.settleS,
+  };
+  try {
+    return (await runSoak(gateway, upstream, key, soakOptions, inspector)) ? 0 : 1;
+  } finally {
+    inspector?.close();
+  }
 }
 
 async function main(): Promise<number> {
@@ -246,34 +290,27 @@ async function main(): Promise<number> {
   printHeader(options);
 
   const scratch = mkdtempSync(join(tmpdir(), 'longcat-bench-'));
-  let stack: Stack | undefined;
-  let status = 1;
-  try {
-    if (options.soak) {
-      // A pause between events keeps each stream open long enough for a client to abandon it.
-      stack = await startStack(scratch, options, 1, false, true);
-      const { gateway, upstream, key } = stack;
-      if (!gateway || !key) throw new Error('soak needs the gateway');
-      const soak = {
-        requests: options.soakRequests,
-        concurrency: options.soakConcurrency,
-        abortShare: options.abortShare,
-        settleS: options.settleS,
+  // The soak's upstream pauses between events so that a client can abandon a stream midway.
+  const plan: StackPlan = options.soak
+    ? { chunkDelayMs: 1, floor: false, gateway: true, inspectorPort: await freePort() }
+    : {
+        chunkDelayMs: 0,
+        floor: options.targets.includes('floor'),
+        gateway: options.targets.includes('gateway'),
       };
-      status = (await runSoak(gateway, upstream, key, soak)) ? 0 : 1;
-    } else {
-      const withFloor = options.targets.includes('floor');
-      const withGateway = options.targets.includes('gateway');
-      stack = await startStack(scratch, options, 0, withFloor, withGateway);
-      const targets = benchTargets(stack).filter((target) => options.targets.includes(target.name));
-      await runBench(targets, { ...options, scratchDir: scratch, stackPids: stackPids(stack) });
-      status = 0;
-    }
+
+  let stack: Stack | undefined;
+  try {
+    stack = await startStack(scratch, options, plan);
+    if (plan.inspectorPort !== undefined) return await soak(stack, options, plan.inspectorPort);
+
+    const targets = benchTargets(stack).filter((target) => options.targets.includes(target.name));
+    await runBench(targets, { ...options, scratchDir: scratch, stackPids: stackPids(stack) });
+    return 0;
   } finally {
     await stopStack(stack);
     rmSync(scratch, { recursive: true, force: true });
   }
-  return status;
 }
 
 main().then(

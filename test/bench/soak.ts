@@ -1,6 +1,7 @@
 import Big from 'big.js';
 import { Pool } from 'undici';
 import { sleep } from './children.js';
+import type { InspectorSession } from './inspector.js';
 import { rssMegabytes } from './proc.js';
 import type { GatewayService, Service } from './stack.js';
 import type { UpstreamCounts } from './upstream.js';
@@ -27,6 +28,12 @@ interface ClientTally {
   requestIds: Set<string>;
 }
 
+interface SettledMemory {
+  rssMb: number;
+  /** Live heap after a forced full GC; undefined without the inspector. */
+  heapUsedMb: number | undefined;
+}
+
 interface RssSample {
   atMs: number;
   done: number;
@@ -45,6 +52,13 @@ const USAGE_PAGE = 100;
 /** RSS may end this much above the warm level and still count as flat (allocator slack). */
 const FLAT_SLACK_MB = 16;
 const FLAT_SLACK_SHARE = 0.15;
+/** Idle seconds between the warm-up and the memory reading that the end is compared with. */
+const WARM_SETTLE_S = 2;
+/**
+ * Live heap growth per request above which the soak calls it a leak. Anything retained per
+ * request (a map entry, a listener, a closure) costs well over 100 bytes; noise is below it.
+ */
+const LEAK_BYTES_PER_REQUEST = 100;
 
 const STREAM_BODY = JSON.stringify({
   model: 'LongCat-2.0',
@@ -57,32 +71,43 @@ const STREAM_BODY = JSON.stringify({
  * Streams `requests` chat completions through the gateway, a share of them abandoned after the
  * first chunk, while sampling the gateway's RSS; then checks that memory came back and that the
  * ledger reconciles with what the upstream served. Returns false when the ledger does not.
+ *
+ * The first tenth of the requests warms the gateway up (heap, JIT code, connection pools grow
+ * to their working size, which is no leak); memory is read after it and again at the end, each
+ * time after a settle period and, when the inspector is reachable, a forced full collection.
  */
 export async function runSoak(
   gateway: GatewayService,
   upstream: Service,
   key: string,
   options: SoakOptions,
+  inspector: InspectorSession | undefined,
 ): Promise<boolean> {
   const balanceBefore = await accountBalance(gateway, key);
   const upstreamBefore = await upstreamCounts(upstream);
   const rss = startRssSampler(gateway.pid);
+  const tally = newTally();
+  const warmCount = Math.ceil(options.requests / 10);
 
   console.log(
     `soak: ${options.requests} streamed requests, ${options.concurrency} at a time, ` +
-      `${Math.round(options.abortShare * 100)}% abandoned after the first chunk`,
+      `${Math.round(options.abortShare * 100)}% abandoned after the first chunk; ` +
+      `the first ${warmCount} warm up`,
   );
+  await driveSoak(gateway, key, options, { from: 0, to: warmCount }, tally, rss.progress);
+  const warm = await settledMemory(gateway.pid, inspector, WARM_SETTLE_S);
+
   const started = performance.now();
-  const tally = await driveSoak(gateway, key, options, rss.progress);
+  const range = { from: warmCount, to: options.requests };
+  await driveSoak(gateway, key, options, range, tally, rss.progress);
   const loadSeconds = (performance.now() - started) / 1000;
   const endOfLoadMb = rssMegabytes(gateway.pid);
-
   console.log(`load done in ${loadSeconds.toFixed(1)} s; settling ${options.settleS} s`);
-  await sleep(options.settleS * 1000);
+  const end = await settledMemory(gateway.pid, inspector, options.settleS);
   const samples = rss.stop();
 
   printClientTally(tally);
-  printRssVerdict(samples, endOfLoadMb, options.requests);
+  printMemoryVerdict({ samples, endOfLoadMb, warm, end, measuredRequests: range.to - range.from });
 
   const upstreamAfter = await upstreamCounts(upstream);
   const balanceAfter = await accountBalance(gateway, key);
@@ -97,14 +122,8 @@ export async function runSoak(
   });
 }
 
-/** Runs the requests with at most `concurrency` in flight, each bounded in time. */
-async function driveSoak(
-  gateway: GatewayService,
-  key: string,
-  options: SoakOptions,
-  progress: { done: number },
-): Promise<ClientTally> {
-  const tally: ClientTally = {
+function newTally(): ClientTally {
+  return {
     ok: 0,
     aborted: 0,
     refusedByStatus: new Map(),
@@ -113,11 +132,36 @@ async function driveSoak(
     leakedUsage: 0,
     requestIds: new Set(),
   };
+}
+
+/** Memory once the gateway has been idle `settleS` seconds, after a full GC when possible. */
+async function settledMemory(
+  pid: number,
+  inspector: InspectorSession | undefined,
+  settleS: number,
+): Promise<SettledMemory> {
+  await sleep(settleS * 1000);
+  if (inspector === undefined) return { rssMb: rssMegabytes(pid), heapUsedMb: undefined };
+
+  await inspector.collectGarbage();
+  const reading = await inspector.memory();
+  return { rssMb: rssMegabytes(pid), heapUsedMb: reading.heapUsedMb };
+}
+
+/** Runs requests `from` to `to` with at most `concurrency` in flight, each bounded in time. */
+async function driveSoak(
+  gateway: GatewayService,
+  key: string,
+  options: SoakOptions,
+  range: { from: number; to: number },
+  tally: ClientTally,
+  progress: { done: number },
+): Promise<void> {
   const pool = new Pool(`http://127.0.0.1:${gateway.port}`, { connections: options.concurrency });
-  let next = 0;
+  let next = range.from;
 
   const client = async (): Promise<void> => {
-    while (next < options.requests) {
+    while (next < range.to) {
       const index = next;
       next += 1;
       await streamOne(pool, key, abandons(index, options.abortShare), tally);
@@ -130,7 +174,6 @@ async function driveSoak(
   } finally {
     await pool.close();
   }
-  return tally;
 }
 
 /** Spreads the abandoned requests evenly: exactly `share` of any long enough run of indexes. */
@@ -231,33 +274,51 @@ function printClientTally(tally: ClientTally): void {
   console.log(`no usage chunk sent to clients that did not ask for one: ${leaked}`);
 }
 
-/**
- * Memory verdict. "Warm" is the RSS once a tenth of the requests are done: the first requests
- * grow the heap, JIT code and connection pools to their working size, which is not a leak.
- * Flat means the RSS after the settle period is back within a small slack of that level.
- */
-function printRssVerdict(samples: RssSample[], endOfLoadMb: number, requests: number): void {
-  const first = samples[0]?.rssMb ?? Number.NaN;
-  const warm = samples.find((sample) => sample.done >= requests / 10)?.rssMb ?? first;
-  const half = samples.find((sample) => sample.done >= requests / 2)?.rssMb ?? warm;
-  const peak = Math.max(...samples.map((sample) => sample.rssMb));
-  const end = samples[samples.length - 1]?.rssMb ?? Number.NaN;
+interface MemoryEvidence {
+  samples: RssSample[];
+  endOfLoadMb: number;
+  warm: SettledMemory;
+  end: SettledMemory;
+  measuredRequests: number;
+}
 
+/**
+ * Memory verdict: after the load and the settle period, RSS must be back within a small slack
+ * of its level after the warm-up, and the live heap (after a forced GC) must not have grown by
+ * more than a few bytes per request. Peak RSS must stay under the issue's 200 MB.
+ */
+function printMemoryVerdict(evidence: MemoryEvidence): void {
+  const { samples, warm, end } = evidence;
+  const first = samples[0]?.rssMb ?? Number.NaN;
+  const peak = Math.max(...samples.map((sample) => sample.rssMb));
   const mb = (value: number): string => `${value.toFixed(1)} MB`;
+
   console.log(
     `gateway RSS (${samples.length} samples, every ${SAMPLE_EVERY_MS} ms): start ${mb(first)}, ` +
-      `warm ${mb(warm)}, half-way ${mb(half)}, peak ${mb(peak)}, ` +
-      `end of load ${mb(endOfLoadMb)}, end after settle ${mb(end)}`,
+      `after warm-up ${mb(warm.rssMb)}, peak ${mb(peak)}, end of load ` +
+      `${mb(evidence.endOfLoadMb)}, end after settle ${mb(end.rssMb)}`,
   );
-  console.log(`growth over the second half of the load: ${(endOfLoadMb - half).toFixed(1)} MB`);
 
-  const slack = Math.max(FLAT_SLACK_MB, warm * FLAT_SLACK_SHARE);
-  const flat = end <= warm + slack;
+  const slack = Math.max(FLAT_SLACK_MB, warm.rssMb * FLAT_SLACK_SHARE);
+  const rssFlat = end.rssMb <= warm.rssMb + slack;
   console.log(
-    `budget ${flat ? 'PASS' : 'MISS'}  RSS flat across the soak: end ${mb(end)} vs warm ` +
-      `${mb(warm)} (allowed +${mb(slack)})`,
+    `budget ${rssFlat ? 'PASS' : 'MISS'}  RSS flat across the soak: end ${mb(end.rssMb)} vs ` +
+      `after warm-up ${mb(warm.rssMb)} (allowed +${mb(slack)})`,
   );
   console.log(`budget ${peak < 200 ? 'PASS' : 'MISS'}  RSS < 200 MB during the soak: ${mb(peak)}`);
+
+  if (warm.heapUsedMb === undefined || end.heapUsedMb === undefined) {
+    console.log('live heap: not measured (inspector unavailable)');
+    return;
+  }
+  const grownMb = end.heapUsedMb - warm.heapUsedMb;
+  const bytesPerRequest = (grownMb * 1024 * 1024) / evidence.measuredRequests;
+  const heapFlat = bytesPerRequest <= LEAK_BYTES_PER_REQUEST;
+  console.log(
+    `${heapFlat ? 'ok  ' : 'LEAK'}  live heap after forced GC: ${mb(warm.heapUsedMb)} after ` +
+      `warm-up, ${mb(end.heapUsedMb)} at the end (${bytesPerRequest.toFixed(0)} bytes per ` +
+      `request over ${evidence.measuredRequests}; limit ${LEAK_BYTES_PER_REQUEST})`,
+  );
 }
 
 async function accountBalance(gateway: GatewayService, key: string): Promise<Big> {
