@@ -30,9 +30,18 @@ export interface GatewayMetrics {
 
 const PREFIX = 'longcat_gateway_';
 
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // These three are gauges named like counters, which `promtool check metrics` rejects; the
+  // same figures stay available, broken down by type, as nodejs_active_{handles,requests,…}.
+  for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
   const registers = [registry];
 
   return {

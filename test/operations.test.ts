@@ -1,0 +1,223 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accountKeys } from '../src/store/keys.js';
+import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './support/gateway.js';
+import { freePort, TestRedis } from './support/redis.js';
+import { FakeUpstream } from './support/upstream.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+let redis: TestRedis;
+let upstream: FakeUpstream;
+let gateway: TestGateway;
+let key: string;
+
+beforeAll(async () => {
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  redis = await new TestRedis().start();
+  upstream = await new FakeUpstream().start();
+  gateway = await startTestGateway({
+    REDIS_URL: redis.url,
+    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
+  });
+  key = await gateway.account('ops', '10');
+}, 120_000);
+
+afterAll(async () => {
+  await gateway.close();
+  await upstream.stop();
+  await redis.stop();
+});
+
+function chat(baseUrl: string, stream = false) {
+  return fetch(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      model: 'LongCat-2.0',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream,
+    }),
+  });
+}
+
+describe('metrics', () => {
+  it('pass promtool check metrics and count what a request did', async () => {
+    await (await chat(gateway.publicUrl)).text();
+    const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+
+    const promtool = spawn('promtool', ['check', 'metrics']);
+    let complaints = '';
+    promtool.stdout.on('data', (chunk: Buffer) => {
+      complaints += chunk.toString();
+    });
+    promtool.stderr.on('data', (chunk: Buffer) => {
+      complaints += chunk.toString();
+    });
+    promtool.stdin.end(text);
+    const [code] = await once(promtool, 'exit');
+    expect(complaints).toBe('');
+    expect(code).toBe(0);
+
+    expect(text).toMatch(/longcat_gateway_tokens_total\{model="LongCat-2.0",kind="output"\} [1-9]/);
+    expect(text).toMatch(
+      /longcat_gateway_requests_total\{route="chat_completions",model="LongCat-2.0",status="200",outcome="served"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /longcat_gateway_redis_script_duration_seconds_count\{script="admit",result="ok"\} [1-9]/,
+    );
+    expect(text).toContain('process_resident_memory_bytes');
+    expect(text).not.toContain('account="ops"');
+  });
+
+  it('carry a per-account series only for accounts listed in METRICS_ACCOUNTS', async () => {
+    const listed = await startTestGateway({
+      REDIS_URL: redis.url,
+      UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
+      METRICS_ACCOUNTS: 'ops',
+    });
+    try {
+      await (await chat(listed.publicUrl)).text();
+      const text = await (await fetch(`${listed.adminUrl}/metrics`)).text();
+      expect(text).toMatch(/longcat_gateway_account_billed_usd_total\{account="ops"\} [0-9.]+/);
+    } finally {
+      await listed.close();
+    }
+  });
+
+  it('are scraped by a real Prometheus, and PromQL returns the token counter', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lcgw-prom-'));
+    const port = await freePort();
+    const target = new URL(gateway.adminUrl).host;
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: ['${target}']\n`,
+    );
+    const prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(dir, 'prometheus.yml')}`,
+        `--storage.tsdb.path=${join(dir, 'data')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      await (await chat(gateway.publicUrl)).text();
+      const value = await queryUntilPresent(
+        `http://127.0.0.1:${port}`,
+        'sum(longcat_gateway_tokens_total{kind="output",model="LongCat-2.0"})',
+      );
+      expect(value).toBeGreaterThanOrEqual(500);
+    } finally {
+      prometheus.kill('SIGKILL');
+    }
+  });
+});
+
+/**
+ * Asks Prometheus until the series has been scraped. Scrapes happen on Prometheus' own clock,
+ * so there is no event to wait for; the loop is bounded to 20 seconds.
+ */
+async function queryUntilPresent(base: string, query: string): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(query)}`).catch(
+      () => undefined,
+    );
+    const body = (await res?.json().catch(() => undefined)) as
+      | { data?: { result?: { value: [number, string] }[] } }
+      | undefined;
+    const sample = body?.data?.result?.[0]?.value[1];
+    if (sample !== undefined) return Number(sample);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`Prometheus returned nothing for ${query} within 20 s`);
+}
+
+describe('graceful shutdown', () => {
+  let child: ChildProcess | undefined;
+
+  afterAll(() => {
+    if (child?.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('finishes and bills a stream in flight on SIGTERM, refusing new connections', async () => {
+    const [port, adminPort] = [await freePort(), await freePort()];
+    child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        ADMIN_PORT: String(adminPort),
+        ADMIN_TOKEN,
+        REDIS_URL: redis.url,
+        UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
+        SETTLEMENT_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'lcgw-journal-')),
+      },
+    });
+    const logs = lines(child);
+    await logs.until('gateway started');
+
+    let finish: () => void = () => {};
+    const mayFinish = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    upstream.respondWith(async (_request, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(
+        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'a' } }] })}\n\n`,
+      );
+      await mayFinish;
+      res.write(`data: ${JSON.stringify({ choices: [], usage: upstream.chatUsage() })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+    const usage = accountKeys('ops').usage;
+    const probe = new Redis(redis.url);
+    const recordsBefore = await probe.xlen(usage);
+
+    const base = `http://127.0.0.1:${port}`;
+    const res = await chat(base, true);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await logs.until('shutting down');
+    await expect(chat(base)).rejects.toThrow();
+
+    finish();
+    let text = '';
+    for (let part = await reader.read(); !part.done; part = await reader.read()) {
+      text += new TextDecoder().decode(part.value);
+    }
+    expect(text).toContain('data: [DONE]');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect(await probe.xlen(usage)).toBe(recordsBefore + 1);
+    probe.disconnect();
+    upstream.respondWith(undefined);
+  });
+});
+
+/** Lets a test wait for a child's log line whose message contains `text`. */
+function lines(child: ChildProcess) {
+  let output = '';
+  const waiters: { text: string; resolve: () => void }[] = [];
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const waiter of waiters.filter((w) => output.includes(w.text))) waiter.resolve();
+  });
+  return {
+    until: (text: string) =>
+      new Promise<void>((resolve) => {
+        if (output.includes(text)) resolve();
+        else waiters.push({ text, resolve });
+      }),
+  };
+}
