@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -97,21 +97,7 @@ async function requestRefund(key: string): Promise<Refund> {
   return (await reply.json()) as Refund;
 }
 
-/**
- * The bin runs the compiled CLI, so the child-process test needs a fresh build. tsc writes its
- * errors to stdout, so the failure carries both streams.
- */
-function buildPackage(): void {
-  try {
-    execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
-  } catch (error) {
-    const failure = error as Error & { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`npm run build failed:\n${failure.stdout ?? ''}${failure.stderr ?? ''}`);
-  }
-}
-
 beforeAll(async () => {
-  buildPackage();
   redis = await new TestRedis().start();
   upstream = await new FakeUpstream().start();
   gateway = await startTestGateway({

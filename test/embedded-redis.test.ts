@@ -1,19 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from './support/redis.js';
 
 const ROOT = join(import.meta.dirname, '..');
+// Built by test/global-setup.ts, as `npm start` builds it first.
 const MAIN = join(ROOT, 'dist', 'src', 'main.js');
 
 let child: ChildProcess | undefined;
-
-beforeAll(() => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
-}, 120_000);
 
 afterEach(async () => {
   if (child && child.exitCode === null) {

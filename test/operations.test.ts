@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,6 @@ let gateway: TestGateway;
 let key: string;
 
 beforeAll(async () => {
-  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
   redis = await new TestRedis().start();
   upstream = await new FakeUpstream().start();
   gateway = await startTestGateway({
@@ -26,7 +25,7 @@ beforeAll(async () => {
     UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
   });
   key = await gateway.account('ops', '10');
-}, 120_000);
+});
 
 afterAll(async () => {
   await gateway.close();
