@@ -21,19 +21,14 @@
     orders     one {id, identity, paid at ms, refunded} quadruple an order, oldest first
     in_flight  how many requests hold part of the balance
 ]]
---- @include "purge_lapsed_holds"
---- @include "purge_expired_packs"
---- @include "purge_expired_grants"
+--- @include "refresh_spending"
 
 local account = KEYS[1]
 if redis.call('EXISTS', account) == 0 then
   return ''
 end
 
-local now = tonumber(ARGV[1])
-purge_lapsed_holds(account, KEYS[2], KEYS[3], now)
-purge_expired_packs(account, KEYS[4], KEYS[5], now)
-purge_expired_grants(account, KEYS[6], KEYS[7], now)
+refresh_spending(tonumber(ARGV[1]))
 
 local fields = {}
 local flat = redis.call('HGETALL', account)

@@ -4,13 +4,13 @@
 
   KEYS[1] account       hash  the account's fields (paid, credits, balance, held, pack_tokens,
                               suspended, refund)
-  KEYS[2] keys          hash  sha256(api key) -> key id
-  KEYS[3] holds         zset  request id -> hold expiry (ms since epoch)
-  KEYS[4] hold_amounts  hash  request id -> held nano-dollars
-  KEYS[5] packs         zset  pack id -> expiry (ms since epoch)
-  KEYS[6] pack_left     hash  pack id -> tokens left
-  KEYS[7] grants        zset  credit grant id -> expiry (ms since epoch)
-  KEYS[8] grant_left    hash  credit grant id -> nano-dollars left
+  KEYS[2] holds         zset  request id -> hold expiry (ms since epoch)
+  KEYS[3] hold_amounts  hash  request id -> held nano-dollars
+  KEYS[4] packs         zset  pack id -> expiry (ms since epoch)
+  KEYS[5] pack_left     hash  pack id -> tokens left
+  KEYS[6] grants        zset  credit grant id -> expiry (ms since epoch)
+  KEYS[7] grant_left    hash  credit grant id -> nano-dollars left
+  KEYS[8] keys          hash  sha256(api key) -> key id
 
   ARGV[1] sha256 of the API key, lower-case hex
   ARGV[2] request id
@@ -27,14 +27,12 @@
     -4  nothing to spend: balance 0 or below and no valid pack tokens
     -5  balance above 0 but held in full by requests in flight
 ]]
---- @include "purge_lapsed_holds"
---- @include "purge_expired_packs"
---- @include "purge_expired_grants"
+--- @include "refresh_spending"
 
 local account = KEYS[1]
 local request_id, now = ARGV[2], tonumber(ARGV[3])
 
-local key_id = redis.call('HGET', KEYS[2], ARGV[1])
+local key_id = redis.call('HGET', KEYS[8], ARGV[1])
 if not key_id then
   return {-1, ''}
 end
@@ -47,9 +45,7 @@ if flags[2] then
   return {-3, key_id}
 end
 
-purge_lapsed_holds(account, KEYS[3], KEYS[4], now)
-purge_expired_packs(account, KEYS[5], KEYS[6], now)
-purge_expired_grants(account, KEYS[7], KEYS[8], now)
+refresh_spending(now)
 
 local state = redis.call('HMGET', account, 'balance', 'held', 'pack_tokens')
 local balance = tonumber(state[1] or '0')
@@ -70,7 +66,7 @@ end
 -- With holds off the hold is still recorded, at zero, so that refund approval can tell which
 -- requests are in flight.
 local amount = ARGV[6] == '1' and ARGV[4] or '0'
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[5]), request_id)
-redis.call('HSET', KEYS[4], request_id, amount)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), request_id)
+redis.call('HSET', KEYS[3], request_id, amount)
 redis.call('HINCRBY', account, 'held', amount)
 return {1, key_id}

@@ -19,15 +19,16 @@
     -3  this grant id was used before with other content
 ]]
 --- @include "add_credits"
+--- @include "repeat_of"
 
 local account = KEYS[1]
 if redis.call('EXISTS', account) == 0 then
   return -1
 end
 
-local known = redis.call('HGET', KEYS[4], ARGV[1])
-if known then
-  return known == ARGV[4] and 2 or -3
+local replay = repeat_of(KEYS[4], ARGV[1], ARGV[4])
+if replay then
+  return replay
 end
 
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[4])

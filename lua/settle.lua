@@ -36,8 +36,7 @@
 ]]
 --- @include "int_string"
 --- @include "release_hold"
---- @include "purge_expired_packs"
---- @include "purge_expired_grants"
+--- @include "refresh_spending"
 --- @include "add_paid"
 
 local account = KEYS[1]
@@ -48,8 +47,7 @@ if redis.call('EXISTS', KEYS[8]) == 1 then
 end
 
 release_hold(account, KEYS[2], KEYS[3], request_id)
-purge_expired_packs(account, KEYS[4], KEYS[5], now)
-purge_expired_grants(account, KEYS[6], KEYS[7], now)
+refresh_spending(now)
 
 -- Token packs cover tokens one for one, kind by kind in billing order.
 local tokens = {tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}

@@ -19,6 +19,7 @@
     -3  this order id was credited before with other content
 ]]
 --- @include "add_paid"
+--- @include "repeat_of"
 
 local account = KEYS[1]
 if redis.call('EXISTS', account) == 0 then
@@ -26,9 +27,9 @@ if redis.call('EXISTS', account) == 0 then
 end
 
 local identity = ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4]
-local known = redis.call('HGET', KEYS[2], ARGV[1])
-if known then
-  return known == identity and 2 or -3
+local replay = repeat_of(KEYS[2], ARGV[1], identity)
+if replay then
+  return replay
 end
 
 if redis.call('HEXISTS', account, 'refund') == 1 then

@@ -1,5 +1,5 @@
 import { formatUsd } from '../money/nano.js';
-import { accountKeys } from '../store/keys.js';
+import { accountKeys, spendingKeys } from '../store/keys.js';
 import type { Scripts } from '../store/scripts.js';
 import { type PaidOrder, refundableParts, totalNano } from './refundable.js';
 
@@ -31,18 +31,7 @@ export async function readAccountState(
   nowMs = Date.now(),
 ): Promise<AccountState | undefined> {
   const k = accountKeys(accountId);
-  const keys = [
-    k.account,
-    k.holds,
-    k.holdAmounts,
-    k.packs,
-    k.packLeft,
-    k.grants,
-    k.grantLeft,
-    k.orders,
-    k.orderTimes,
-    k.orderRefunded,
-  ];
+  const keys = [...spendingKeys(k), k.orders, k.orderTimes, k.orderRefunded];
   const reply = (await scripts.run('account_state', keys, [nowMs])) as string;
   if (reply === '') return undefined;
 

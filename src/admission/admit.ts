@@ -2,7 +2,7 @@ import type { ParsedKey } from '../auth/api-keys.js';
 import { GatewayError, StoreUnavailableError } from '../errors.js';
 import { kindCostNano } from '../money/cost.js';
 import type { PicoPerToken } from '../money/prices.js';
-import { accountKeys } from '../store/keys.js';
+import { accountKeys, spendingKeys } from '../store/keys.js';
 import type { Scripts } from '../store/scripts.js';
 
 /** Mirrors the return codes in the header of `lua/admit.lua`. */
@@ -74,16 +74,7 @@ export interface AdmitRequest {
  */
 export async function admit(scripts: Scripts, request: AdmitRequest): Promise<{ keyId: string }> {
   const k = accountKeys(request.key.accountId);
-  const keys = [
-    k.account,
-    k.keys,
-    k.holds,
-    k.holdAmounts,
-    k.packs,
-    k.packLeft,
-    k.grants,
-    k.grantLeft,
-  ];
+  const keys = [...spendingKeys(k), k.keys];
   const args = [
     request.key.hash,
     request.requestId,

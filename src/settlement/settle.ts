@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { TokenCounts } from '../money/cost.js';
 import { type PicoPerToken, TOKEN_KINDS } from '../money/prices.js';
-import { accountKeys } from '../store/keys.js';
+import { accountKeys, spendingKeys } from '../store/keys.js';
 import type { Scripts } from '../store/scripts.js';
 
 /** Mirrors the return codes in the header of `lua/settle.lua`. */
@@ -44,13 +44,7 @@ export async function settle(scripts: Scripts, charge: Charge): Promise<Settleme
   const k = accountKeys(charge.accountId);
   const createdAt = new Date(charge.createdAtMs).toISOString();
   const keys = [
-    k.account,
-    k.holds,
-    k.holdAmounts,
-    k.packs,
-    k.packLeft,
-    k.grants,
-    k.grantLeft,
+    ...spendingKeys(k),
     k.settled(charge.requestId),
     k.usage,
     k.month(createdAt.slice(0, 7)),

@@ -35,6 +35,14 @@ export function accountKeys(accountId: string) {
 
 export type AccountKeys = ReturnType<typeof accountKeys>;
 
+/**
+ * The seven keys that open the KEYS of every script that spends or reads balances, in the order
+ * `lua/includes/refresh_spending.lua` expects them.
+ */
+export function spendingKeys(k: AccountKeys): string[] {
+  return [k.account, k.holds, k.holdAmounts, k.packs, k.packLeft, k.grants, k.grantLeft];
+}
+
 /** Key id -> "account|sha256", so that an operator can revoke a key by its id alone. */
 export function keyIndexKey(keyId: string): string {
   return `lc:key:${keyId}`;
