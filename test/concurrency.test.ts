@@ -1,38 +1,26 @@
 import { Big } from 'big.js';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { sumUsd } from '../src/money/nano.js';
-import { accountOf, startTestGateway, type TestGateway, usageOf } from './support/gateway.js';
-import { TestRedis } from './support/redis.js';
-import { FakeUpstream } from './support/upstream.js';
+import { accountOf, usageOf } from './support/gateway.js';
+import { useStack } from './support/stack.js';
 
-let redis: TestRedis;
-let upstream: FakeUpstream;
-let gateway: TestGateway;
+const stack = useStack();
 
-beforeAll(async () => {
-  redis = await new TestRedis().start();
-  upstream = await new FakeUpstream().start();
-  // Each request costs about $0.0192: 16,000 output tokens at $1.20 per million.
-  upstream.usage = { input: 30, cached: 0, output: 16_000 };
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
-  });
-});
-
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-  await redis.stop();
+beforeAll(() => {
+  stack.upstream.usage = { input: 30, cached: 0, output: 16_000 };
 });
 
 const ONE_REQUEST = '0.019209';
 
 describe('100 concurrent requests on a $1 balance', () => {
   it('overdraws by less than one request, and the records add up to the balance change', async () => {
-    const key = await gateway.account('crowd', '1');
-    const client = new OpenAI({ apiKey: key, baseURL: `${gateway.publicUrl}/v1`, maxRetries: 0 });
+    const key = await stack.gateway.account('crowd', '1');
+    const client = new OpenAI({
+      apiKey: key,
+      baseURL: `${stack.gateway.publicUrl}/v1`,
+      maxRetries: 0,
+    });
     const call = (stream: boolean) =>
       client.chat.completions
         .create({
@@ -49,12 +37,12 @@ describe('100 concurrent requests on a $1 balance', () => {
 
     const statuses = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2 === 0)));
 
-    const records = await usageOf(gateway, 'crowd');
+    const records = await usageOf(stack.gateway, 'crowd');
     const served = statuses.filter((s) => s === 200).length;
-    const balance = (await accountOf(gateway, 'crowd')).balance;
+    const balance = (await accountOf(stack.gateway, 'crowd')).balance;
     expect(records.every((r) => r.cost === ONE_REQUEST)).toBe(true);
     expect(records).toHaveLength(served);
-    expect(upstream.served).toBe(served);
+    expect(stack.upstream.served).toBe(served);
     const refused = statuses.filter((s) => s !== 200);
     expect(refused.length).toBeGreaterThan(0);
     expect(refused.every((s) => s === 429 || s === 402)).toBe(true);

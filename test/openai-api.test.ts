@@ -1,16 +1,9 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { accountKeys } from '../src/store/keys.js';
-import {
-  accountOf,
-  settledOnce,
-  startTestGateway,
-  type TestGateway,
-  type UsageRecord,
-  usageOf,
-} from './support/gateway.js';
-import { TestRedis } from './support/redis.js';
-import { FakeUpstream, json } from './support/upstream.js';
+import { accountOf, settledOnce, type UsageRecord, usageOf } from './support/gateway.js';
+import { Gate, pausedChatStream, useStack } from './support/stack.js';
+import { json } from './support/upstream.js';
 
 const SEED_USAGE = { input: 1_000_000, cached: 400_000, output: 500_000 };
 const MESSAGES = [{ role: 'user' as const, content: 'Say hello.' }];
@@ -20,31 +13,15 @@ interface Page {
   next_cursor: string | null;
 }
 
-let redis: TestRedis;
-let upstream: FakeUpstream;
-let gateway: TestGateway;
 let accountSeq = 0;
 
-beforeAll(async () => {
-  redis = await new TestRedis().start();
-  upstream = await new FakeUpstream().start();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
-  });
-});
-
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-  await redis.stop();
-});
+const stack = useStack();
 
 beforeEach(() => {
-  upstream.respondWith(undefined);
-  upstream.usage = SEED_USAGE;
-  upstream.sendUsage = true;
-  upstream.requests.length = 0;
+  stack.upstream.respondWith(undefined);
+  stack.upstream.usage = SEED_USAGE;
+  stack.upstream.sendUsage = true;
+  stack.upstream.requests.length = 0;
 });
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
@@ -62,8 +39,12 @@ async function refusalOf(call: Promise<unknown>): Promise<ApiError> {
 /** A fresh account with `usd` paid, and an OpenAI client for it at `path`. */
 async function customer(usd = '10', path = '/openai/v1') {
   const id = `acct${++accountSeq}`;
-  const key = await gateway.account(id, usd);
-  const client = new OpenAI({ apiKey: key, baseURL: gateway.publicUrl + path, maxRetries: 0 });
+  const key = await stack.gateway.account(id, usd);
+  const client = new OpenAI({
+    apiKey: key,
+    baseURL: stack.gateway.publicUrl + path,
+    maxRetries: 0,
+  });
   return { id, key, client };
 }
 
@@ -77,7 +58,7 @@ describe('metering OpenAI chat completions', () => {
       });
 
       expect(reply.choices[0]?.message.content).toBe('Hello from the fake LongCat upstream.');
-      const [record] = await usageOf(gateway, id);
+      const [record] = await usageOf(stack.gateway, id);
       expect(record).toMatchObject({
         model: 'LongCat-2.0',
         uncached_input_tokens: 600_000,
@@ -87,14 +68,14 @@ describe('metering OpenAI chat completions', () => {
         cost: '0.7824',
         estimated: false,
       });
-      expect((await accountOf(gateway, id)).balance).toBe('9.2176');
+      expect((await accountOf(stack.gateway, id)).balance).toBe('9.2176');
     }
   });
 
   it('sends the operator key upstream, never the client key', async () => {
     const { key, client } = await customer();
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
-    const headers = upstream.requests[0]?.headers ?? {};
+    const headers = stack.upstream.requests[0]?.headers ?? {};
     expect(headers.authorization).toBe('Bearer sk-operator-upstream');
     expect(JSON.stringify(headers)).not.toContain(key);
   });
@@ -113,10 +94,10 @@ describe('metering OpenAI chat completions', () => {
       'Hello from the fake LongCat upstream.',
     );
     expect(chunks.some((c) => c.usage)).toBe(false);
-    expect(upstream.requests[0]?.body?.stream_options).toEqual({ include_usage: true });
-    const [record] = await usageOf(gateway, id);
+    expect(stack.upstream.requests[0]?.body?.stream_options).toEqual({ include_usage: true });
+    const [record] = await usageOf(stack.gateway, id);
     expect(record?.cost).toBe('0.7824');
-    expect((await accountOf(gateway, id)).balance).toBe('9.2176');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('9.2176');
   });
 
   it('passes the usage chunk through to a client that asked for it', async () => {
@@ -131,40 +112,28 @@ describe('metering OpenAI chat completions', () => {
     for await (const chunk of stream) chunks.push(chunk);
 
     expect(chunks.at(-1)?.usage?.prompt_tokens).toBe(1_000_000);
-    expect((await usageOf(gateway, id))[0]?.cost).toBe('0.7824');
+    expect((await usageOf(stack.gateway, id))[0]?.cost).toBe('0.7824');
   });
 
   it('has the charge visible by the time the client has read the end of a stream', async () => {
     const { id, key } = await customer();
-    const res = await gateway.call('/v1/chat/completions', {
+    const res = await stack.gateway.call('/v1/chat/completions', {
       method: 'POST',
       key,
       body: JSON.stringify({ model: 'LongCat-2.0', messages: MESSAGES, stream: true }),
     });
     const text = await res.text();
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
-    expect((await accountOf(gateway, id)).balance).toBe('9.2176');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('9.2176');
   });
 
   it('bills a client that disconnects mid-stream once the upstream finishes', async () => {
     const { id, key } = await customer();
-    let finish: () => void = () => {};
-    const upstreamMayFinish = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    upstream.respondWith(async (request, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(
-        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'Hi' } }] })}\n\n`,
-      );
-      await upstreamMayFinish;
-      res.write(`data: ${JSON.stringify({ choices: [], usage: upstream.chatUsage() })}\n\n`);
-      res.end('data: [DONE]\n\n');
-      expect(request.body?.stream_options).toEqual({ include_usage: true });
-    });
+    const gate = new Gate();
+    void pausedChatStream(stack.upstream, gate);
 
     const abort = new AbortController();
-    const res = await gateway.call('/v1/chat/completions', {
+    const res = await stack.gateway.call('/v1/chat/completions', {
       method: 'POST',
       key,
       signal: abort.signal,
@@ -172,25 +141,25 @@ describe('metering OpenAI chat completions', () => {
     });
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
     await reader.read();
-    const settled = settledOnce(gateway);
+    const settled = settledOnce(stack.gateway);
     abort.abort();
-    finish();
+    gate.open();
 
     await settled;
-    expect((await usageOf(gateway, id))[0]?.cost).toBe('0.7824');
-    expect((await accountOf(gateway, id)).balance).toBe('9.2176');
+    expect((await usageOf(stack.gateway, id))[0]?.cost).toBe('0.7824');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('9.2176');
   });
 
   it('bills a 200 without usage by counting, and marks it estimated', async () => {
     const { id, client } = await customer();
-    upstream.sendUsage = false;
+    stack.upstream.sendUsage = false;
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
-    const [record] = await usageOf(gateway, id);
+    const [record] = await usageOf(stack.gateway, id);
     expect(record?.estimated).toBe(true);
     // "Hello from the fake LongCat upstream." is 37 characters: 10 tokens at 4 a token.
     expect(record?.output_tokens).toBe(10);
     expect(record?.uncached_input_tokens).toBeGreaterThan(0);
-    const metrics = await gateway.deps.metrics.registry.getSingleMetricAsString(
+    const metrics = await stack.gateway.deps.metrics.registry.getSingleMetricAsString(
       'longcat_gateway_estimated_usage_total',
     );
     expect(metrics).toMatch(/longcat_gateway_estimated_usage_total\{[^}]*\} [1-9]/);
@@ -212,17 +181,19 @@ describe('metering OpenAI Responses', () => {
     for await (const event of stream) types.push(event.type);
     expect(types.at(-1)).toBe('response.completed');
 
-    const records = await usageOf(gateway, id);
+    const records = await usageOf(stack.gateway, id);
     expect(records.map((r) => r.cost)).toEqual(['0.7824', '0.7824']);
-    expect((await accountOf(gateway, id)).balance).toBe('8.4352');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('8.4352');
   });
 });
 
 describe('requests that are not billed', () => {
   it.each([400, 401, 403, 429, 500])('passes an upstream %i through, unbilled', async (status) => {
     const { id, client } = await customer();
-    const body = { error: { message: `upstream said ${status}`, type: 'x', code: 'upstream' } };
-    upstream.respondWith((_request, res) => json(res, status, body));
+    const body = {
+      error: { message: `upstream said ${status}`, type: 'x', code: 'upstream' },
+    };
+    stack.upstream.respondWith((_request, res) => json(res, status, body));
 
     const error = await client.chat.completions
       .create({ model: 'LongCat-2.0', messages: MESSAGES })
@@ -232,31 +203,31 @@ describe('requests that are not billed', () => {
     expect((error as InstanceType<typeof OpenAI.APIError>).message).toContain(
       `upstream said ${status}`,
     );
-    expect(await usageOf(gateway, id)).toEqual([]);
-    expect((await accountOf(gateway, id)).balance).toBe('10');
-    expect(await gateway.deps.redis.hget(accountKeys(id).account, 'held')).toBe('0');
+    expect(await usageOf(stack.gateway, id)).toEqual([]);
+    expect((await accountOf(stack.gateway, id)).balance).toBe('10');
+    expect(await stack.gateway.deps.redis.hget(accountKeys(id).account, 'held')).toBe('0');
   });
 
   it('refuses at zero balance with 402 without contacting the upstream, and resumes after a top-up', async () => {
     const { id, client } = await customer('0.5');
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
-    expect((await accountOf(gateway, id)).balance).toBe('-0.2824');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('-0.2824');
 
-    upstream.requests.length = 0;
+    stack.upstream.requests.length = 0;
     const refused = await refusalOf(
       client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES }),
     );
     expect(refused.status).toBe(402);
     expect(refused.code).toBe('insufficient_balance');
-    expect(upstream.requests).toEqual([]);
+    expect(stack.upstream.requests).toEqual([]);
 
-    await gateway.admin('POST', `/admin/accounts/${id}/topups`, {
+    await stack.gateway.admin('POST', `/admin/accounts/${id}/topups`, {
       order_id: `${id}-second`,
       amount: '0.2825',
       method: 'wechat_pay',
     });
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
-    expect((await accountOf(gateway, id)).balance).toBe('-0.7823');
+    expect((await accountOf(stack.gateway, id)).balance).toBe('-0.7823');
   });
 
   it('refuses an unknown model with 404 and forwards nothing', async () => {
@@ -266,36 +237,40 @@ describe('requests that are not billed', () => {
     );
     expect(error.status).toBe(404);
     expect(error.code).toBe('model_not_found');
-    expect(upstream.requests).toEqual([]);
+    expect(stack.upstream.requests).toEqual([]);
   });
 });
 
 describe('keys and suspension', () => {
   it('refuses a missing, malformed or unknown key with 401', async () => {
     for (const apiKey of ['nonsense', 'lcgw.acct1.not-the-secret', 'lcgw.nobody.x']) {
-      const client = new OpenAI({ apiKey, baseURL: `${gateway.publicUrl}/v1`, maxRetries: 0 });
+      const client = new OpenAI({
+        apiKey,
+        baseURL: `${stack.gateway.publicUrl}/v1`,
+        maxRetries: 0,
+      });
       const error = await client.chat.completions
         .create({ model: 'LongCat-2.0', messages: MESSAGES })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.AuthenticationError);
     }
-    expect(upstream.requests).toEqual([]);
+    expect(stack.upstream.requests).toEqual([]);
   });
 
   it('stops a revoked key at once', async () => {
     const { id, client } = await customer();
-    const { body } = await gateway.admin<{ id: string; key: string }>(
+    const { body } = await stack.gateway.admin<{ id: string; key: string }>(
       'POST',
       `/admin/accounts/${id}/keys`,
     );
     const second = new OpenAI({
       apiKey: body.key,
-      baseURL: `${gateway.publicUrl}/v1`,
+      baseURL: `${stack.gateway.publicUrl}/v1`,
       maxRetries: 0,
     });
     await second.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
 
-    expect((await gateway.admin('DELETE', `/admin/keys/${body.id}`)).status).toBe(204);
+    expect((await stack.gateway.admin('DELETE', `/admin/keys/${body.id}`)).status).toBe(204);
     const error = await second.chat.completions
       .create({ model: 'LongCat-2.0', messages: MESSAGES })
       .catch((e: unknown) => e);
@@ -305,15 +280,15 @@ describe('keys and suspension', () => {
 
   it('refuses a suspended account with 403 from the next request on, until resumed', async () => {
     const { id, client } = await customer();
-    await gateway.admin('PUT', `/admin/accounts/${id}/suspension`, { reason: 'chargeback' });
+    await stack.gateway.admin('PUT', `/admin/accounts/${id}/suspension`, { reason: 'chargeback' });
     const error = await refusalOf(
       client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES }),
     );
     expect(error.status).toBe(403);
     expect(error.code).toBe('account_suspended');
-    expect((await accountOf(gateway, id)).suspended).toBe(true);
+    expect((await accountOf(stack.gateway, id)).suspended).toBe(true);
 
-    await gateway.admin('DELETE', `/admin/accounts/${id}/suspension`);
+    await stack.gateway.admin('DELETE', `/admin/accounts/${id}/suspension`);
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
   });
 });
@@ -327,12 +302,12 @@ describe('the rest of the public surface', () => {
 
   it('puts an x-request-id on every response, refusals included', async () => {
     const { key } = await customer();
-    const served = await gateway.call('/v1/chat/completions', {
+    const served = await stack.gateway.call('/v1/chat/completions', {
       method: 'POST',
       key,
       body: JSON.stringify({ model: 'LongCat-2.0', messages: MESSAGES }),
     });
-    const refused = await gateway.call('/v1/chat/completions', { method: 'POST', body: '{' });
+    const refused = await stack.gateway.call('/v1/chat/completions', { method: 'POST', body: '{' });
     expect(served.headers.get('x-request-id')).toMatch(/^req_/);
     expect(refused.status).toBe(400);
     expect(refused.headers.get('x-request-id')).toMatch(/^req_/);
@@ -342,10 +317,10 @@ describe('the rest of the public surface', () => {
   it('shows the key holder its account, usage and monthly bill', async () => {
     const { id, key, client } = await customer();
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
-    upstream.usage = { input: 10, cached: 3, output: 5 };
+    stack.upstream.usage = { input: 10, cached: 3, output: 5 };
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
 
-    const view = await (await gateway.call('/v1/account', { key })).json();
+    const view = await (await stack.gateway.call('/v1/account', { key })).json();
     expect(view).toMatchObject({
       id,
       balance: '9.217591882',
@@ -353,10 +328,12 @@ describe('the rest of the public surface', () => {
       credits: '0',
     });
 
-    const page1 = (await (await gateway.call('/v1/account/usage?limit=1', { key })).json()) as Page;
+    const page1 = (await (
+      await stack.gateway.call('/v1/account/usage?limit=1', { key })
+    ).json()) as Page;
     expect(page1.data).toHaveLength(1);
     expect(page1.data[0]?.cost).toBe('0.000008118');
-    const next = await gateway.call(`/v1/account/usage?limit=1&cursor=${page1.next_cursor}`, {
+    const next = await stack.gateway.call(`/v1/account/usage?limit=1&cursor=${page1.next_cursor}`, {
       key,
     });
     const page2 = (await next.json()) as Page;
@@ -364,7 +341,7 @@ describe('the rest of the public surface', () => {
     expect(page2.next_cursor).toBeNull();
 
     const month = new Date().toISOString().slice(0, 7);
-    const bill = await (await gateway.call(`/v1/account/bills/${month}`, { key })).json();
+    const bill = await (await stack.gateway.call(`/v1/account/bills/${month}`, { key })).json();
     expect(bill).toEqual({
       month,
       requests: 2,

@@ -6,31 +6,17 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountKeys } from '../src/store/keys.js';
-import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './support/gateway.js';
-import { freePort, TestRedis } from './support/redis.js';
-import { FakeUpstream } from './support/upstream.js';
+import { ADMIN_TOKEN, startTestGateway } from './support/gateway.js';
+import { freePort } from './support/redis.js';
+import { Gate, pausedChatStream, useStack } from './support/stack.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
-let redis: TestRedis;
-let upstream: FakeUpstream;
-let gateway: TestGateway;
+const stack = useStack();
 let key: string;
 
 beforeAll(async () => {
-  redis = await new TestRedis().start();
-  upstream = await new FakeUpstream().start();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
-  });
-  key = await gateway.account('ops', '10');
-});
-
-afterAll(async () => {
-  await gateway.close();
-  await upstream.stop();
-  await redis.stop();
+  key = await stack.gateway.account('ops', '10');
 });
 
 function chat(baseUrl: string, stream = false) {
@@ -47,8 +33,8 @@ function chat(baseUrl: string, stream = false) {
 
 describe('metrics', () => {
   it('pass promtool check metrics and count what a request did', async () => {
-    await (await chat(gateway.publicUrl)).text();
-    const text = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+    await (await chat(stack.gateway.publicUrl)).text();
+    const text = await (await fetch(`${stack.gateway.adminUrl}/metrics`)).text();
 
     const promtool = spawn('promtool', ['check', 'metrics']);
     let complaints = '';
@@ -76,8 +62,8 @@ describe('metrics', () => {
 
   it('carry a per-account series only for accounts listed in METRICS_ACCOUNTS', async () => {
     const listed = await startTestGateway({
-      REDIS_URL: redis.url,
-      UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
+      REDIS_URL: stack.redis.url,
+      UPSTREAM_OPENAI_URL: `${stack.upstream.url}/openai`,
       METRICS_ACCOUNTS: 'ops',
     });
     try {
@@ -92,7 +78,7 @@ describe('metrics', () => {
   it('are scraped by a real Prometheus, and PromQL returns the token counter', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'lcgw-prom-'));
     const port = await freePort();
-    const target = new URL(gateway.adminUrl).host;
+    const target = new URL(stack.gateway.adminUrl).host;
     writeFileSync(
       join(dir, 'prometheus.yml'),
       `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: gateway\n    static_configs:\n      - targets: ['${target}']\n`,
@@ -107,7 +93,7 @@ describe('metrics', () => {
       { stdio: 'ignore' },
     );
     try {
-      await (await chat(gateway.publicUrl)).text();
+      await (await chat(stack.gateway.publicUrl)).text();
       const value = await queryUntilPresent(
         `http://127.0.0.1:${port}`,
         'sum(longcat_gateway_tokens_total{kind="output",model="LongCat-2.0"})',
@@ -155,29 +141,18 @@ describe('graceful shutdown', () => {
         PORT: String(port),
         ADMIN_PORT: String(adminPort),
         ADMIN_TOKEN,
-        REDIS_URL: redis.url,
-        UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
+        REDIS_URL: stack.redis.url,
+        UPSTREAM_OPENAI_URL: `${stack.upstream.url}/openai`,
         SETTLEMENT_JOURNAL_DIR: mkdtempSync(join(tmpdir(), 'lcgw-journal-')),
       },
     });
     const logs = lines(child);
     await logs.until('gateway started');
 
-    let finish: () => void = () => {};
-    const mayFinish = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    upstream.respondWith(async (_request, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(
-        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'a' } }] })}\n\n`,
-      );
-      await mayFinish;
-      res.write(`data: ${JSON.stringify({ choices: [], usage: upstream.chatUsage() })}\n\n`);
-      res.end('data: [DONE]\n\n');
-    });
+    const gate = new Gate();
+    void pausedChatStream(stack.upstream, gate);
     const usage = accountKeys('ops').usage;
-    const probe = new Redis(redis.url);
+    const probe = new Redis(stack.redis.url);
     const recordsBefore = await probe.xlen(usage);
 
     const base = `http://127.0.0.1:${port}`;
@@ -190,7 +165,7 @@ describe('graceful shutdown', () => {
     await logs.until('shutting down');
     await expect(chat(base)).rejects.toThrow();
 
-    finish();
+    gate.open();
     let text = '';
     for (let part = await reader.read(); !part.done; part = await reader.read()) {
       text += new TextDecoder().decode(part.value);
@@ -200,7 +175,7 @@ describe('graceful shutdown', () => {
     expect(code).toBe(0);
     expect(await probe.xlen(usage)).toBe(recordsBefore + 1);
     probe.disconnect();
-    upstream.respondWith(undefined);
+    stack.upstream.respondWith(undefined);
   });
 });
 

@@ -1,31 +1,18 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestGateway, type TestGateway } from './support/gateway.js';
-import { TestRedis } from './support/redis.js';
-import { FakeUpstream } from './support/upstream.js';
+import { Gate, pausedChatStream, useStack } from './support/stack.js';
 
-let redis: TestRedis;
+const stack = useStack();
 let probe: Redis;
-let upstream: FakeUpstream;
-let gateway: TestGateway;
 let key: string;
 
 beforeAll(async () => {
-  redis = await new TestRedis().start();
-  probe = new Redis(redis.url);
-  upstream = await new FakeUpstream().start();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
-  });
-  key = await gateway.account('counted', '10');
+  probe = new Redis(stack.redis.url);
+  key = await stack.gateway.account('counted', '10');
 });
 
-afterAll(async () => {
+afterAll(() => {
   probe.disconnect();
-  await gateway.close();
-  await upstream.stop();
-  await redis.stop();
 });
 
 /**
@@ -60,7 +47,7 @@ async function recordCommands() {
 }
 
 function chat(stream: boolean) {
-  return gateway.call('/v1/chat/completions', {
+  return stack.gateway.call('/v1/chat/completions', {
     method: 'POST',
     key,
     body: JSON.stringify({
@@ -83,19 +70,8 @@ describe('Redis round trips per billed request', () => {
   });
 
   it('makes none between the first and the last upstream event of a stream', async () => {
-    let finish: () => void = () => {};
-    const mayFinish = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    upstream.respondWith(async (_request, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(
-        `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: 'a' } }] })}\n\n`,
-      );
-      await mayFinish;
-      res.write(`data: ${JSON.stringify({ choices: [], usage: upstream.chatUsage() })}\n\n`);
-      res.end('data: [DONE]\n\n');
-    });
+    const gate = new Gate();
+    void pausedChatStream(stack.upstream, gate);
 
     const recording = await recordCommands();
     const res = await chat(true);
@@ -103,11 +79,11 @@ describe('Redis round trips per billed request', () => {
     await reader.read();
     const atFirstByte = await recording.caughtUp();
 
-    finish();
+    gate.open();
     while (!(await reader.read()).done) {}
     const atEnd = await recording.caughtUp();
     recording.stop();
-    upstream.respondWith(undefined);
+    stack.upstream.respondWith(undefined);
 
     // Admission before the first byte; settlement only once the upstream has ended.
     expect(atFirstByte).toEqual(['evalsha']);
