@@ -220,9 +220,11 @@ function stackPids(stack: Stack): number[] {
 }
 
 function printHeader(options: RunOptions): void {
-  const commit = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], {
-    encoding: 'utf8',
-  }).trim();
+  const git = (...args: string[]): string =>
+    execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trim();
+  // The gateway is built from the work tree, which may be ahead of the commit.
+  const dirty = git('status', '--porcelain', '--', 'src', 'lua') === '' ? '' : ' + local changes';
+  const commit = `${git('rev-parse', '--short', 'HEAD')}${dirty}`;
   const cpu = cpus();
   console.log(
     `longcat gateway bench  ${new Date().toISOString()}  commit ${commit}  node ${process.version}`,
