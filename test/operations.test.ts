@@ -125,6 +125,38 @@ async function queryUntilPresent(base: string, query: string): Promise<number> {
   throw new Error(`Prometheus returned nothing for ${query} within 20 s`);
 }
 
+describe('logs', () => {
+  it('write one access line per request, without keys or prompt text', async () => {
+    const secret = 'the prompt text that must never be logged';
+    const res = await stack.gateway.call('/v1/chat/completions', {
+      method: 'POST',
+      key,
+      body: JSON.stringify({ model: 'LongCat-2.0', messages: [{ role: 'user', content: secret }] }),
+    });
+    const requestId = res.headers.get('x-request-id');
+    await res.text();
+
+    const lines = stack.gateway.logs.lines.filter((line) => line.requestId === requestId);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        msg: 'request',
+        level: 30,
+        status: 200,
+        model: 'LongCat-2.0',
+        account: 'ops',
+        tokens: { uncached_input: 1000, cached_input: 0, output: 500 },
+        cost: '0.0009',
+        durationMs: expect.any(Number),
+      }),
+    ]);
+    const everything = JSON.stringify(stack.gateway.logs.lines);
+    expect(everything).not.toContain(secret);
+    expect(everything).not.toContain(key);
+    expect(everything).not.toContain(key.split('.')[2]);
+    expect(everything).not.toContain('sk-operator-upstream');
+  });
+});
+
 describe('graceful shutdown', () => {
   let child: ChildProcess | undefined;
 

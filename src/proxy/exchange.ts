@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { TokenCounts } from '../money/cost.js';
+import { formatUsd } from '../money/nano.js';
 import type { Settlement } from '../settlement/settle.js';
 
 /**
@@ -43,7 +44,7 @@ export class Exchange {
         outcome: this.outcome,
         tokens: this.counts,
         estimated: this.estimated || undefined,
-        costNano: this.settlement?.costNano.toString(),
+        cost: this.settlement ? formatUsd(this.settlement.costNano) : undefined,
         packTokens: this.settlement?.packTokens || undefined,
         durationMs: Math.round(seconds * 1000),
       },
