@@ -1,5 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,11 +22,15 @@ export function spawnTracked(command: string, args: string[], options: SpawnOpti
   return child;
 }
 
-/** Installs the handlers that leave no child behind, whichever way the bench ends. */
-export function killChildrenOnExit(): void {
+/**
+ * Installs the handlers that leave no child and no scratch folder behind, whichever way the
+ * bench ends.
+ */
+export function cleanUpOnExit(scratchDir: string): void {
   // 'exit' handlers run synchronously, so only SIGKILL is certain to be delivered in time.
   process.on('exit', () => {
     for (const child of running) child.kill('SIGKILL');
+    rmSync(scratchDir, { recursive: true, force: true });
   });
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {

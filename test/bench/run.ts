@@ -1,16 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ALL_SCENARIOS, runBench, type Target } from './bench.js';
-import {
-  compileChildPrograms,
-  freePort,
-  killChildrenOnExit,
-  repoRoot,
-  stopChild,
-} from './children.js';
+import { cleanUpOnExit, compileChildPrograms, freePort, repoRoot, stopChild } from './children.js';
 import { InspectorSession } from './inspector.js';
 import { defaultDriver, type LoadDriver } from './load.js';
 import { type Scenario, scenarioKey, type TargetName } from './report.js';
@@ -288,10 +282,10 @@ async function soak(stack: Stack, options: RunOptions, inspectorPort: number): P
 
 async function main(): Promise<number> {
   const options = readOptions();
-  killChildrenOnExit();
+  const scratch = mkdtempSync(join(tmpdir(), 'longcat-bench-'));
+  cleanUpOnExit(scratch);
   printHeader(options);
 
-  const scratch = mkdtempSync(join(tmpdir(), 'longcat-bench-'));
   // The soak's upstream pauses between events so that a client can abandon a stream midway.
   const plan: StackPlan = options.soak
     ? { chunkDelayMs: 1, floor: false, gateway: true, inspectorPort: await freePort() }
@@ -311,7 +305,6 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     await stopStack(stack);
-    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
