@@ -98,8 +98,20 @@ export function anthropicErrorBody(error: GatewayError) {
   return { type: 'error', error: { type: error.code, message: error.message } };
 }
 
-const STORE_FAILURE =
-  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|Stream isn't writeable|Command timed out|LOADING|MaxRetriesPerRequest/;
+/** What ioredis and Node say when the connection to Redis is gone, slow or not ready. */
+const STORE_FAILURE = new RegExp(
+  [
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'ETIMEDOUT',
+    'EPIPE',
+    'Connection is closed',
+    "Stream isn't writeable",
+    'Command timed out',
+    'LOADING',
+    'MaxRetriesPerRequest',
+  ].join('|'),
+);
 
 /** Whether an error came from losing the connection to Redis rather than from a bug. */
 export function isStoreFailure(thrown: unknown): boolean {

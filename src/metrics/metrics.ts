@@ -48,13 +48,17 @@ export function createMetrics(): GatewayMetrics {
     registry,
     requests: new Counter({
       name: `${PREFIX}requests_total`,
-      help: 'Model API requests by route, model, HTTP status and outcome (served, upstream_error, or the refusal code).',
+      help:
+        'Model API requests by route, model, HTTP status and outcome ' +
+        '(served, upstream_error, or the refusal code).',
       labelNames: ['route', 'model', 'status', 'outcome'],
       registers,
     }),
     tokens: new Counter({
       name: `${PREFIX}tokens_total`,
-      help: 'Tokens metered from upstream 200 responses, by model and kind (uncached_input, cached_input, output).',
+      help:
+        'Tokens metered from upstream 200 responses, by model and kind ' +
+        '(uncached_input, cached_input, output).',
       labelNames: ['model', 'kind'],
       registers,
     }),
@@ -124,7 +128,9 @@ export function createMetrics(): GatewayMetrics {
     }),
     estimatedUsage: new Counter({
       name: `${PREFIX}estimated_usage_total`,
-      help: 'Billed requests whose 200 response carried no usage, so the gateway counted tokens itself.',
+      help:
+        'Billed requests whose 200 response carried no usage, ' +
+        'so the gateway counted tokens itself.',
       labelNames: ['model', 'reason'],
       registers,
     }),
