@@ -162,7 +162,8 @@ async function redisReading(redis: { pid: number; port: number }): Promise<Redis
 
 function logRound(round: number, target: Target, scenario: Scenario, measure: RoundMeasure): void {
   const rps = (measure.ok / measure.durationS).toFixed(0);
-  const figures = `${rps} rps  p50 ${measure.p50Ms.toFixed(3)} ms  p99 ${measure.p99Ms.toFixed(3)} ms`;
+  const latency = `p50 ${measure.p50Ms.toFixed(3)} ms  p99 ${measure.p99Ms.toFixed(3)} ms`;
+  const figures = `${rps} rps  ${latency}`;
   const name = `${target.name} ${scenarioKey(scenario)}`.padEnd(20);
   const failed = measure.failed > 0 ? `  FAILED ${measure.failed}` : '';
   const others = `  others ${measure.foreignCores.toFixed(2)} cores`;

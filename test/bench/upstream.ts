@@ -233,9 +233,8 @@ function streamEvents(chat: ChatRequest, id: string, tokens: number): string[] {
   for (let i = 0; i < tokens; i += 1) {
     const delta = i === 0 ? '{"role":"assistant","content":"tok "}' : '{"content":"tok "}';
     const finish = i === tokens - 1 ? '"stop"' : 'null';
-    events.push(
-      `data: ${head},"choices":[{"index":0,"delta":${delta},"finish_reason":${finish}}]${usageNull}}\n\n`,
-    );
+    const choice = `{"index":0,"delta":${delta},"finish_reason":${finish}}`;
+    events.push(`data: ${head},"choices":[${choice}]${usageNull}}\n\n`);
   }
   if (chat.includeUsage) {
     events.push(
