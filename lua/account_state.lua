@@ -2,16 +2,15 @@
   account_state: reads everything the account view and refund estimates need, after dropping
   lapsed holds, expired packs and expired credits so that what it returns is current.
 
-  KEYS[1]  account         hash  the account's fields
-  KEYS[2]  holds           zset  request id -> hold expiry (ms)
-  KEYS[3]  hold_amounts    hash  request id -> held nano-dollars
-  KEYS[4]  packs           zset  pack id -> expiry (ms)
-  KEYS[5]  pack_left       hash  pack id -> tokens left
-  KEYS[6]  grants          zset  credit grant id -> expiry (ms)
-  KEYS[7]  grant_left      hash  credit grant id -> nano-dollars left
-  KEYS[8]  orders          hash  order id -> "amount|method|paid_at as given"
-  KEYS[9]  order_times     zset  order id -> paid at (ms)
-  KEYS[10] order_refunded  hash  order id -> nano-dollars refunded from it
+  KEYS[1] account         hash  the account's fields
+  KEYS[2] holds           zset  "<request id>|<held nano-dollars>" -> hold expiry (ms)
+  KEYS[3] packs           zset  pack id -> expiry (ms)
+  KEYS[4] pack_left       hash  pack id -> tokens left
+  KEYS[5] grants          zset  credit grant id -> expiry (ms)
+  KEYS[6] grant_left      hash  credit grant id -> nano-dollars left
+  KEYS[7] orders          hash  order id -> "amount|method|paid_at as given"
+  KEYS[8] order_times     zset  order id -> paid at (ms)
+  KEYS[9] order_refunded  hash  order id -> nano-dollars refunded from it
 
   ARGV[1] now, ms since epoch
 
@@ -21,6 +20,7 @@
     orders     one {id, identity, paid at ms, refunded} quadruple an order, oldest first
     in_flight  how many requests hold part of the balance
 ]]
+--- @include "purge_lapsed_holds"
 --- @include "refresh_spending"
 
 local account = KEYS[1]
@@ -28,7 +28,10 @@ if redis.call('EXISTS', account) == 0 then
   return ''
 end
 
-refresh_spending(tonumber(ARGV[1]))
+local now = tonumber(ARGV[1])
+local totals = redis.call('HMGET', account, 'pack_tokens', 'credits')
+purge_lapsed_holds(account, KEYS[2], now)
+refresh_spending(now, tonumber(totals[1] or '0'), tonumber(totals[2] or '0'))
 
 local fields = {}
 local flat = redis.call('HGETALL', account)
@@ -37,18 +40,18 @@ for i = 1, #flat, 2 do
 end
 
 local packs = {}
-local pack_ids = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
+local pack_ids = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
 for i = 1, #pack_ids, 2 do
-  local left = redis.call('HGET', KEYS[5], pack_ids[i]) or '0'
+  local left = redis.call('HGET', KEYS[4], pack_ids[i]) or '0'
   table.insert(packs, {pack_ids[i], left, pack_ids[i + 1]})
 end
 
 local orders = {}
-local order_ids = redis.call('ZRANGE', KEYS[9], 0, -1, 'WITHSCORES')
+local order_ids = redis.call('ZRANGE', KEYS[8], 0, -1, 'WITHSCORES')
 for i = 1, #order_ids, 2 do
   local id = order_ids[i]
-  local identity = redis.call('HGET', KEYS[8], id) or ''
-  local refunded = redis.call('HGET', KEYS[10], id) or '0'
+  local identity = redis.call('HGET', KEYS[7], id) or ''
+  local refunded = redis.call('HGET', KEYS[9], id) or '0'
   table.insert(orders, {id, identity, order_ids[i + 1], refunded})
 end
 

@@ -7,8 +7,7 @@
   KEYS[1] account         hash  the account's fields
   KEYS[2] refunds         hash  refund id -> the refund's record (JSON)
   KEYS[3] order_refunded  hash  order id -> nano-dollars refunded from it
-  KEYS[4] holds           zset  request id -> hold expiry (ms)
-  KEYS[5] hold_amounts    hash  request id -> held nano-dollars
+  KEYS[4] holds           zset  "<request id>|<held nano-dollars>" -> hold expiry (ms)
 
   ARGV[1] refund id
   ARGV[2] now, ms since epoch
@@ -25,13 +24,14 @@
 ]]
 --- @include "purge_lapsed_holds"
 --- @include "add_paid"
+--- @include "negate"
 
 local account = KEYS[1]
 if redis.call('HGET', account, 'refund') ~= ARGV[1] then
   return -2
 end
 
-purge_lapsed_holds(account, KEYS[4], KEYS[5], tonumber(ARGV[2]))
+purge_lapsed_holds(account, KEYS[4], tonumber(ARGV[2]))
 if redis.call('ZCARD', KEYS[4]) > 0 then
   return -3
 end

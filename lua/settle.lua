@@ -3,16 +3,15 @@
   tokens (uncached input, then cached input, then output; earliest expiry first), prices the
   rest, spends credits (earliest expiry first) and then paid money, and records the usage.
 
-  KEYS[1]  account       hash    the account's fields
-  KEYS[2]  holds         zset    request id -> hold expiry (ms)
-  KEYS[3]  hold_amounts  hash    request id -> held nano-dollars
-  KEYS[4]  packs         zset    pack id -> expiry (ms)
-  KEYS[5]  pack_left     hash    pack id -> tokens left
-  KEYS[6]  grants        zset    credit grant id -> expiry (ms)
-  KEYS[7]  grant_left    hash    credit grant id -> nano-dollars left
-  KEYS[8]  settled       string  marker for this request id; its presence means "already billed"
-  KEYS[9]  usage         stream  the account's usage records
-  KEYS[10] month         hash    totals of the request's UTC month
+  KEYS[1] account     hash    the account's fields
+  KEYS[2] holds       zset    "<request id>|<held nano-dollars>" -> hold expiry (ms)
+  KEYS[3] packs       zset    pack id -> expiry (ms)
+  KEYS[4] pack_left   hash    pack id -> tokens left
+  KEYS[5] grants      zset    credit grant id -> expiry (ms)
+  KEYS[6] grant_left  hash    credit grant id -> nano-dollars left
+  KEYS[7] settled     string  marker for this request id; its presence means "already billed"
+  KEYS[8] usage       stream  the account's usage records
+  KEYS[9] month       hash    totals of the request's UTC month
 
   ARGV[1]  request id
   ARGV[2]  now, ms since epoch (pack and credit expiry)
@@ -26,6 +25,7 @@
   ARGV[10] output price, pico-dollars per token
   ARGV[11] "1" when the counts were estimated by the gateway, else "0"
   ARGV[12] lifetime of the settled marker, seconds
+  ARGV[13] the request's hold, nano-dollars, as admit placed it
 
   Every per-request quantity (token counts, prices, cost) is checked below 2^53 by the caller,
   so the arithmetic on them here is exact; stored amounts change only through HINCRBY.
@@ -42,19 +42,25 @@
 local account = KEYS[1]
 local request_id, now = ARGV[1], tonumber(ARGV[2])
 
-if redis.call('EXISTS', KEYS[8]) == 1 then
+if redis.call('EXISTS', KEYS[7]) == 1 then
   return {0, '0', '0', '0', '0'}
 end
 
-release_hold(account, KEYS[2], KEYS[3], request_id)
-refresh_spending(now)
+release_hold(account, KEYS[2], request_id, ARGV[13])
+local totals = redis.call('HMGET', account, 'pack_tokens', 'credits')
+local pack_tokens, credits = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
+if refresh_spending(now, pack_tokens, credits) then
+  totals = redis.call('HMGET', account, 'pack_tokens', 'credits')
+  pack_tokens, credits = tonumber(totals[1] or '0'), tonumber(totals[2] or '0')
+end
 
 -- Token packs cover tokens one for one, kind by kind in billing order.
 local tokens = {tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
 local uncovered = {tokens[1], tokens[2], tokens[3]}
 local pack_used = 0
-for _, pack_id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-  local left = tonumber(redis.call('HGET', KEYS[5], pack_id) or '0')
+local packs = pack_tokens > 0 and redis.call('ZRANGE', KEYS[3], 0, -1) or {}
+for _, pack_id in ipairs(packs) do
+  local left = tonumber(redis.call('HGET', KEYS[4], pack_id) or '0')
   local used = 0
   for kind = 1, 3 do
     local take = math.min(left - used, uncovered[kind])
@@ -62,10 +68,10 @@ for _, pack_id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
     used = used + take
   end
   if used == left then
-    redis.call('HDEL', KEYS[5], pack_id)
-    redis.call('ZREM', KEYS[4], pack_id)
+    redis.call('HDEL', KEYS[4], pack_id)
+    redis.call('ZREM', KEYS[3], pack_id)
   elseif used > 0 then
-    redis.call('HINCRBY', KEYS[5], pack_id, -used)
+    redis.call('HINCRBY', KEYS[4], pack_id, int_string(-used))
   end
   pack_used = pack_used + used
   if uncovered[3] == 0 and uncovered[2] == 0 and uncovered[1] == 0 then
@@ -87,19 +93,20 @@ end
 -- Credits pay before paid money, earliest expiry first.
 local due = cost
 local from_credits = 0
-for _, grant_id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+local grants = (credits > 0 and due > 0) and redis.call('ZRANGE', KEYS[5], 0, -1) or {}
+for _, grant_id in ipairs(grants) do
   if due == 0 then
     break
   end
-  local left = redis.call('HGET', KEYS[7], grant_id)
+  local left = redis.call('HGET', KEYS[6], grant_id)
   if left and tonumber(left) > due then
-    redis.call('HINCRBY', KEYS[7], grant_id, int_string(-due))
+    redis.call('HINCRBY', KEYS[6], grant_id, int_string(-due))
     from_credits = from_credits + due
     due = 0
   elseif left then
     -- left <= due < 2^53 here, so the number is exact.
-    redis.call('HDEL', KEYS[7], grant_id)
-    redis.call('ZREM', KEYS[6], grant_id)
+    redis.call('HDEL', KEYS[6], grant_id)
+    redis.call('ZREM', KEYS[5], grant_id)
     from_credits = from_credits + tonumber(left)
     due = due - tonumber(left)
   end
@@ -120,9 +127,9 @@ local record = {
   'uncached_input_tokens', ARGV[5], 'cached_input_tokens', ARGV[6], 'output_tokens', ARGV[7],
   'pack_tokens', int_string(pack_used), 'cost', int_string(cost), 'estimated', ARGV[11],
 }
-redis.call('XADD', KEYS[9], '*', unpack(record))
+redis.call('XADD', KEYS[8], '*', unpack(record))
 
-local month = KEYS[10]
+local month = KEYS[9]
 redis.call('HINCRBY', month, 'requests', 1)
 redis.call('HINCRBY', month, 'tokens_uncached_input', ARGV[5])
 redis.call('HINCRBY', month, 'tokens_cached_input', ARGV[6])
@@ -133,5 +140,5 @@ redis.call('HINCRBY', month, 'cost_cached_input', int_string(kind_cost[2]))
 redis.call('HINCRBY', month, 'cost_output', int_string(kind_cost[3]))
 redis.call('HINCRBY', month, 'cost_total', int_string(cost))
 
-redis.call('SET', KEYS[8], '1', 'EX', ARGV[12])
+redis.call('SET', KEYS[7], '1', 'EX', ARGV[12])
 return {1, int_string(cost), int_string(pack_used), int_string(from_credits), int_string(due)}

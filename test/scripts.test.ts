@@ -70,6 +70,7 @@ async function admitCode(options: Parameters<typeof admitOnce>[0] = {}): Promise
 function charge(
   requestId: string,
   counts = { uncached: 600_000, cached: 400_000, output: 500_000 },
+  heldNano = '0',
 ) {
   return {
     accountId: 'acct',
@@ -79,6 +80,7 @@ function charge(
     counts: { uncached_input: counts.uncached, cached_input: counts.cached, output: counts.output },
     prices: PRICES,
     estimated: false,
+    heldNano,
   } satisfies Charge;
 }
 
@@ -123,11 +125,11 @@ describe('admit', () => {
   it('lets holds lapse after their lifetime', async () => {
     await topUp(scripts, 'acct', order('o1', 1_000_000n));
     const k = accountKeys('acct');
-    await redis.zadd(k.holds, Date.now() - 1, 'req_crashed');
-    await redis.hset(k.holdAmounts, 'req_crashed', '1000000');
+    await redis.zadd(k.holds, Date.now() - 1, 'req_crashed|1000000');
     await redis.hset(k.account, 'held', '1000000');
     expect(await admitCode()).toBe(AdmitCode.Admitted);
-    expect(await redis.zscore(k.holds, 'req_crashed')).toBeNull();
+    expect(await redis.zscore(k.holds, 'req_crashed|1000000')).toBeNull();
+    expect(await redis.hget(k.account, 'held')).toBe('1000000');
   });
 
   it('admits on valid pack tokens at zero balance', async () => {
@@ -141,9 +143,10 @@ describe('release', () => {
     await topUp(scripts, 'acct', order('o1', 5_000_000n));
     const requestId = await admitOnce({ hold: 2_000_000n });
     const k = accountKeys('acct');
-    expect(await scripts.run('release', [k.account, k.holds, k.holdAmounts], [requestId])).toBe(1);
-    expect(await scripts.run('release', [k.account, k.holds, k.holdAmounts], [requestId])).toBe(0);
-    await releaseHold(scripts, 'acct', 'req_unknown');
+    const release = () => scripts.run('release', [k.account, k.holds], [requestId, '2000000']);
+    expect(await release()).toBe(1);
+    expect(await release()).toBe(0);
+    await releaseHold(scripts, 'acct', 'req_unknown', 5n);
     expect(await redis.hget(k.account, 'held')).toBe('0');
   });
 });
@@ -153,8 +156,8 @@ describe('settle', () => {
     await topUp(scripts, 'acct', order('o1', 10n ** 9n));
     const requestId = await admitOnce({ hold: 900_000_000n });
 
-    const first = await settle(scripts, charge(requestId));
-    const again = await settle(scripts, charge(requestId));
+    const first = await settle(scripts, charge(requestId, undefined, '900000000'));
+    const again = await settle(scripts, charge(requestId, undefined, '900000000'));
     expect(first.code).toBe(SettleCode.Settled);
     expect(first.costNano).toBe(782_400_000n);
     expect(again.code).toBe(SettleCode.AlreadySettled);

@@ -29,6 +29,7 @@ function chargeFor(accountId: string, requestId: string): Charge {
     counts: { uncached_input: 600_000, cached_input: 400_000, output: 500_000 },
     prices: { uncached_input: 300_000, cached_input: 6_000, output: 1_200_000 },
     estimated: false,
+    heldNano: '0',
   };
 }
 

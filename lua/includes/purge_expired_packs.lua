@@ -1,5 +1,6 @@
 --- @include "negate"
 -- Drops token packs whose validity has ended and takes their tokens out of `pack_tokens`.
+-- Returns true when any expired.
 local function purge_expired_packs(account, packs, pack_left, now)
   local expired = redis.call('ZRANGEBYSCORE', packs, '-inf', now)
   for _, pack_id in ipairs(expired) do
@@ -10,4 +11,5 @@ local function purge_expired_packs(account, packs, pack_left, now)
     end
     redis.call('ZREM', packs, pack_id)
   end
+  return #expired > 0
 end

@@ -197,7 +197,7 @@ async function tryApprove(scripts: Scripts, record: RefundRecord) {
   const k = accountKeys(record.account_id);
   const code = (await scripts.run(
     'approve_refund',
-    [k.account, k.refunds, k.orderRefunded, k.holds, k.holdAmounts],
+    [k.account, k.refunds, k.orderRefunded, k.holds],
     [
       record.id,
       now,

@@ -62,6 +62,7 @@ export interface AdmitRequest {
   key: ParsedKey;
   requestId: string;
   nowMs: number;
+  /** The hold to place: the worst cost when holds are on, 0 when they are off. */
   holdNano: bigint;
   holdLifetimeMs: number;
   holds: boolean;
@@ -105,7 +106,8 @@ export async function releaseHold(
   scripts: Scripts,
   accountId: string,
   requestId: string,
+  holdNano: bigint,
 ): Promise<void> {
   const k = accountKeys(accountId);
-  await scripts.run('release', [k.account, k.holds, k.holdAmounts], [requestId]);
+  await scripts.run('release', [k.account, k.holds], [requestId, holdNano.toString()]);
 }

@@ -28,6 +28,8 @@ interface Admitted {
   body: Buffer;
   /** Set once a charge went to the settler, which releases the hold with the charge. */
   billed: boolean;
+  /** The hold admission placed; settlement or release names it to take it off. */
+  heldNano: bigint;
 }
 
 /**
@@ -87,11 +89,13 @@ async function admitRequest(
   const stream = json.stream === true;
   const stripUsage = stream && format.requestUsage(json);
   const maxOutput = format.maxOutputTokens(json) ?? deps.config.defaultMaxOutputTokens;
+  // With holds off the hold still marks the request as in flight, at zero.
+  const heldNano = deps.config.holds ? holdNano(body.length, maxOutput, prices) : 0n;
   await admit(deps.scripts, {
     key,
     requestId: exchange.id,
     nowMs: now,
-    holdNano: holdNano(body.length, maxOutput, prices),
+    holdNano: heldNano,
     holdLifetimeMs: deps.config.requestTimeoutMs,
     holds: deps.config.holds,
   });
@@ -107,6 +111,7 @@ async function admitRequest(
     stripUsage,
     body: upstreamBody,
     billed: false,
+    heldNano,
   };
 }
 
@@ -265,6 +270,7 @@ async function bill(deps: Deps, admitted: Admitted, usage: MeteredUsage): Promis
     counts: usage.counts,
     prices: admitted.prices,
     estimated: usage.estimated,
+    heldNano: admitted.heldNano.toString(),
   };
   admitted.billed = true;
   exchange.settlement = await deps.settler.settle(charge);
@@ -272,7 +278,12 @@ async function bill(deps: Deps, admitted: Admitted, usage: MeteredUsage): Promis
 
 async function releaseQuietly(deps: Deps, admitted: Admitted): Promise<void> {
   try {
-    await releaseHold(deps.scripts, admitted.key.accountId, admitted.exchange.id);
+    await releaseHold(
+      deps.scripts,
+      admitted.key.accountId,
+      admitted.exchange.id,
+      admitted.heldNano,
+    );
   } catch (error) {
     deps.logger.warn({ requestId: admitted.exchange.id, err: error }, 'hold not released');
   }

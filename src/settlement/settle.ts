@@ -20,6 +20,8 @@ export interface Charge {
   counts: TokenCounts;
   /** Prices in effect when the request was admitted. */
   prices: PicoPerToken;
+  /** The hold admission placed, nano-dollars (a decimal string, so that it survives JSON). */
+  heldNano: string;
   estimated: boolean;
 }
 
@@ -58,6 +60,7 @@ export async function settle(scripts: Scripts, charge: Charge): Promise<Settleme
     ...TOKEN_KINDS.map((kind) => charge.prices[kind]),
     charge.estimated ? '1' : '0',
     SETTLED_MARKER_SECONDS,
+    charge.heldNano,
   ];
 
   const [code, cost, packTokens, fromCredits, fromPaid] = (await scripts.run(

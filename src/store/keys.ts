@@ -16,7 +16,6 @@ export function accountKeys(accountId: string) {
     account: `${base}:account`,
     keys: `${base}:keys`,
     holds: `${base}:holds`,
-    holdAmounts: `${base}:hold_amounts`,
     packs: `${base}:packs`,
     packLeft: `${base}:pack_left`,
     packGrants: `${base}:pack_grants`,
@@ -36,11 +35,11 @@ export function accountKeys(accountId: string) {
 export type AccountKeys = ReturnType<typeof accountKeys>;
 
 /**
- * The seven keys that open the KEYS of every script that spends or reads balances, in the order
+ * The six keys that open the KEYS of every script that spends or reads balances, in the order
  * `lua/includes/refresh_spending.lua` expects them.
  */
 export function spendingKeys(k: AccountKeys): string[] {
-  return [k.account, k.holds, k.holdAmounts, k.packs, k.packLeft, k.grants, k.grantLeft];
+  return [k.account, k.holds, k.packs, k.packLeft, k.grants, k.grantLeft];
 }
 
 /** Key id -> "account|sha256", so that an operator can revoke a key by its id alone. */
