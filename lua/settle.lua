@@ -129,16 +129,23 @@ local record = {
 }
 redis.call('XADD', KEYS[8], '*', unpack(record))
 
-local month = KEYS[9]
-redis.call('HINCRBY', month, 'requests', 1)
-redis.call('HINCRBY', month, 'tokens_uncached_input', ARGV[5])
-redis.call('HINCRBY', month, 'tokens_cached_input', ARGV[6])
-redis.call('HINCRBY', month, 'tokens_output', ARGV[7])
-redis.call('HINCRBY', month, 'tokens_pack', int_string(pack_used))
-redis.call('HINCRBY', month, 'cost_uncached_input', int_string(kind_cost[1]))
-redis.call('HINCRBY', month, 'cost_cached_input', int_string(kind_cost[2]))
-redis.call('HINCRBY', month, 'cost_output', int_string(kind_cost[3]))
-redis.call('HINCRBY', month, 'cost_total', int_string(cost))
+-- The month's totals; a zero adds nothing, so it costs no command.
+local totals = {
+  requests = 1,
+  tokens_uncached_input = tokens[1],
+  tokens_cached_input = tokens[2],
+  tokens_output = tokens[3],
+  tokens_pack = pack_used,
+  cost_uncached_input = kind_cost[1],
+  cost_cached_input = kind_cost[2],
+  cost_output = kind_cost[3],
+  cost_total = cost,
+}
+for field, amount in pairs(totals) do
+  if amount > 0 then
+    redis.call('HINCRBY', KEYS[9], field, int_string(amount))
+  end
+end
 
 redis.call('SET', KEYS[7], '1', 'EX', ARGV[12])
 return {1, int_string(cost), int_string(pack_used), int_string(from_credits), int_string(due)}

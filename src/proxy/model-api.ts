@@ -87,6 +87,7 @@ async function admitRequest(
   }
 
   const stream = json.stream === true;
+  const hadStreamOptions = json.stream_options !== undefined;
   const stripUsage = stream && format.requestUsage(json);
   const maxOutput = format.maxOutputTokens(json) ?? deps.config.defaultMaxOutputTokens;
   // With holds off the hold still marks the request as in flight, at zero.
@@ -101,7 +102,11 @@ async function admitRequest(
   });
   deps.metrics.holdsInFlight.inc();
 
-  const upstreamBody = stripUsage ? Buffer.from(JSON.stringify(json)) : body;
+  const upstreamBody = !stripUsage
+    ? body
+    : hadStreamOptions
+      ? Buffer.from(JSON.stringify(json))
+      : withLeadingField(body, '"stream_options":{"include_usage":true}');
   return {
     exchange,
     key,
@@ -287,6 +292,19 @@ async function releaseQuietly(deps: Deps, admitted: Admitted): Promise<void> {
   } catch (error) {
     deps.logger.warn({ requestId: admitted.exchange.id, err: error }, 'hold not released');
   }
+}
+
+/**
+ * Adds a field to a JSON object body without parsing and printing it again: the body is known to
+ * be a non-empty object without that field, so the field and a comma go right after its `{`.
+ */
+function withLeadingField(body: Buffer, field: string): Buffer {
+  const brace = body.indexOf(0x7b);
+  return Buffer.concat([
+    body.subarray(0, brace + 1),
+    Buffer.from(`${field},`),
+    body.subarray(brace + 1),
+  ]);
 }
 
 function header(request: IncomingMessage, name: string): string | undefined {
