@@ -312,6 +312,12 @@ describe('the rest of the public surface', () => {
     expect(refused.status).toBe(400);
     expect(refused.headers.get('x-request-id')).toMatch(/^req_/);
     expect(await refused.json()).toMatchObject({ error: { code: 'invalid_json' } });
+
+    const account = await stack.gateway.call('/v1/account', { key });
+    const unauthenticated = await stack.gateway.call('/v1/account/usage');
+    expect(account.headers.get('x-request-id')).toMatch(/^req_/);
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('x-request-id')).toMatch(/^req_/);
   });
 
   it('shows the key holder its account, usage and monthly bill', async () => {

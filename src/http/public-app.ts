@@ -7,6 +7,7 @@ import { listUsage, MAX_PAGE, monthlyBill } from '../accounts/usage.js';
 import { authenticateKeyHolder } from '../auth/key-holder.js';
 import type { Deps } from '../deps.js';
 import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { newRequestId } from '../proxy/exchange.js';
 import {
   ANTHROPIC_MESSAGES,
   type ApiFormat,
@@ -47,8 +48,13 @@ export function createPublicApp(deps: Deps) {
     });
   }
 
-  app.use('/v1/account', keyHolder(deps));
-  app.use('/v1/account/*', keyHolder(deps));
+  for (const path of ['/v1/account', '/v1/account/*']) {
+    app.use(path, async function tagRequest(c, next) {
+      c.header('x-request-id', newRequestId());
+      await next();
+    });
+    app.use(path, keyHolder(deps));
+  }
   app.get('/v1/account', async function showAccount(c) {
     const state = await readAccountState(deps.scripts, c.get('accountId'));
     if (!state) throw new GatewayError('account_not_found', 'The account no longer exists.');

@@ -5,12 +5,17 @@ import type { TokenCounts } from '../money/cost.js';
 import { formatUsd } from '../money/nano.js';
 import type { Settlement } from '../settlement/settle.js';
 
+/** A request id, made at the edge and echoed in `x-request-id`. */
+export function newRequestId(): string {
+  return `req_${randomUUID().replaceAll('-', '')}`;
+}
+
 /**
  * One model API request as it passes through the gateway: its id, what it was billed, and how
  * it ended. `finish` writes the access log line and the request metrics exactly once.
  */
 export class Exchange {
-  readonly id = `req_${randomUUID().replaceAll('-', '')}`;
+  readonly id = newRequestId();
   readonly startedAt = performance.now();
   readonly route: string;
   model = '';
