@@ -212,7 +212,8 @@ async function relayMeteredBody(
   const body = await readUpstreamBody(upstream);
   const json = parseJson(body.toString('utf8'));
   const reported = json ? format.usage(json) : undefined;
-  const outputChars = json ? responseTextChars(format, json) : body.length;
+  // Text is only counted when there is no usage to bill by.
+  const outputChars = reported ? 0 : json ? responseTextChars(format, json) : body.length;
   await bill(deps, admitted, usageOrEstimate(reported, admitted.requestChars, outputChars));
 
   exchange.status = 200;

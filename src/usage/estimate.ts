@@ -23,6 +23,19 @@ export function tokensForChars(chars: number): number {
   return Math.ceil(chars / CHARS_PER_TOKEN);
 }
 
+/** A JSON string value of a field that carries generated text in a chat completion chunk. */
+const GENERATED_TEXT = /"(?:content|reasoning_content|arguments|refusal)":\s*"((?:[^"\\]|\\.)*)"/g;
+
+/**
+ * Characters of generated text in one raw chat chunk, found without parsing it. An escape
+ * sequence counts as the characters written, which is close enough for an estimate.
+ */
+export function generatedChars(json: string): number {
+  let chars = 0;
+  for (const match of json.matchAll(GENERATED_TEXT)) chars += (match[1] as string).length;
+  return chars;
+}
+
 /** Characters of text in a parsed JSON value: strings under the text fields, at any depth. */
 export function textChars(value: unknown, underTextField = false): number {
   if (typeof value === 'string') return underTextField ? value.length : 0;

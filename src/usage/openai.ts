@@ -1,5 +1,5 @@
 import type { TokenCounts } from '../money/cost.js';
-import { textChars } from './estimate.js';
+import { generatedChars, textChars } from './estimate.js';
 import { count, DROP, type EventAction, FORWARD, HOLD, type StreamMeter } from './meter.js';
 import { parseSseEvent } from './sse.js';
 
@@ -57,10 +57,11 @@ export class ChatStreamMeter implements StreamMeter {
     const { data } = parseSseEvent(raw);
     if (data === '[DONE]') return HOLD;
 
+    // Most events carry a few characters of text and no usage: they are scanned, not parsed.
+    this.#chars += generatedChars(data);
+    if (!USAGE_OBJECT.test(data)) return FORWARD;
     const chunk = parseJson(data);
     if (!chunk) return FORWARD;
-    this.#chars += textChars(chunk.choices);
-    if (!USAGE_OBJECT.test(data)) return FORWARD;
 
     this.#usage = chatUsage(chunk.usage);
     if (!this.#stripUsage) return FORWARD;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { generatedChars } from './estimate.js';
 import { ChatStreamMeter, chatUsage, responsesUsage } from './openai.js';
 import { parseSseEvent, SseSplitter } from './sse.js';
 
@@ -89,5 +90,25 @@ describe('ChatStreamMeter', () => {
     const meter = new ChatStreamMeter(false);
     expect(meter.inspect(event({ choices: [], usage }))).toEqual({ kind: 'forward' });
     expect(meter.reported()?.output).toBe(2);
+  });
+});
+
+describe('generatedChars', () => {
+  it('counts the text of content, reasoning and tool-call arguments without parsing', () => {
+    const chunk = JSON.stringify({
+      choices: [
+        {
+          delta: {
+            content: 'héllo',
+            reasoning_content: 'why',
+            tool_calls: [{ function: { name: 'f', arguments: '{"a":1}' } }],
+          },
+        },
+      ],
+      model: 'content-free',
+    });
+    // '{"a":1}' is written with its quotes escaped inside the chunk: 9 characters, as written.
+    expect(generatedChars(chunk)).toBe(5 + 3 + 9);
+    expect(generatedChars('{"choices":[{"delta":{"role":"assistant"}}]}')).toBe(0);
   });
 });
