@@ -1,4 +1,4 @@
-import { EventEmitter, once } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatewayError, isStoreFailure } from '../errors.js';
@@ -90,11 +90,6 @@ export class Settler extends EventEmitter {
 
   get pendingCount(): number {
     return this.#pending.size;
-  }
-
-  /** Resolves once every kept charge has landed. */
-  async whenSettled(): Promise<void> {
-    while (this.#pending.size > 0) await once(this, 'drained');
   }
 
   close(): void {
