@@ -5,29 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/metrics/metrics.js';
+import { BUILT_IN_PRICES } from '../../src/money/prices.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const DEPLOY = join(ROOT, 'deploy');
 
 const execFileAsync = promisify(execFile);
-
-/** The built-in price table, copied verbatim from CONTRACT.md ("Prices"). */
-const CONTRACT_PRICES = {
-  'LongCat-2.0': {
-    uncached_input: '0.75',
-    cached_input: '0.015',
-    output: '2.95',
-    discounts: [
-      {
-        from: '2026-01-01T00:00:00Z',
-        until: null,
-        uncached_input: '0.30',
-        cached_input: '0.006',
-        output: '1.20',
-      },
-    ],
-  },
-};
 
 /** Metric names in PromQL: the gateway's own, and prom-client's process and Node.js defaults. */
 const METRIC_NAME = /\b(?:longcat_gateway|process|nodejs)_[a-z0-9_]+/g;
@@ -251,7 +234,7 @@ describe('Kubernetes manifests', () => {
       'prices volume mount',
     );
 
-    expect(JSON.parse(readDeploy('k8s/prices.json'))).toEqual(CONTRACT_PRICES);
+    expect(JSON.parse(readDeploy('k8s/prices.json'))).toEqual(BUILT_IN_PRICES);
     expect(kustomization).toMatch(/- name: longcat-gateway-prices\n\s+files:\n\s+- prices\.json\n/);
     expect(deployment).toMatch(/- name: prices\n\s+configMap:\n\s+name: longcat-gateway-prices\n/);
     expect(pricesFile).toBe(`${mountPath}/prices.json`);
