@@ -3,7 +3,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics } from '../src/metrics/metrics.js';
-import { type Charge, SettleCode } from '../src/settlement/settle.js';
+import { type Charge, RETRY_WINDOW_MS, SettleCode } from '../src/settlement/settle.js';
 import { Settler } from '../src/settlement/settler.js';
 import { accountOf, usageOf } from './support/gateway.js';
 import { Gate, pausedChat, useStack } from './support/stack.js';
@@ -72,6 +72,34 @@ describe('exactly-once settlement', () => {
     ]);
     expect((await accountOf(stack.gateway, 'replay')).balance).toBe('8.4352');
     expect(readdirSync(journal)).toEqual([]);
+  });
+
+  it('sets aside a kept charge older than its request id can be remembered', async () => {
+    await stack.gateway.account('stale', '10');
+    const journal = stack.gateway.deps.config.settlementJournalDir;
+    const stale = {
+      ...chargeFor('stale', 'req_stale'),
+      createdAtMs: Date.now() - RETRY_WINDOW_MS - 1,
+    };
+    writeFileSync(`${journal}/req_stale.json`, JSON.stringify(stale));
+
+    const restarted = new Settler(
+      stack.gateway.deps.scripts,
+      journal,
+      stack.gateway.deps.logger,
+      createMetrics(),
+    );
+    const drained = once(restarted, 'drained');
+    restarted.replayJournal();
+    await drained;
+    restarted.close();
+
+    // Billing it now could bill it twice, since its marker may be gone: the operator decides.
+    expect(await usageOf(stack.gateway, 'stale')).toEqual([]);
+    expect(readdirSync(journal)).toEqual(['req_stale.rejected.json']);
+    expect(stack.gateway.logs.lines).toContainEqual(
+      expect.objectContaining({ level: 50, msg: 'charge refused', requestId: 'req_stale' }),
+    );
   });
 });
 

@@ -33,8 +33,17 @@ export interface Settlement {
   fromPaidNano: bigint;
 }
 
-/** How long a request id stays marked as billed; retries land within minutes, not weeks. */
-const SETTLED_MARKER_SECONDS = 30 * 24 * 3600;
+/**
+ * How long a request id stays marked as billed. Each marker is a key, so the lifetime is what
+ * the exactly-once guarantee costs in memory: a week of request ids.
+ */
+const SETTLED_MARKER_SECONDS = 7 * 24 * 3600;
+
+/**
+ * A charge may be retried while its marker would surely still stand if an earlier try landed:
+ * the marker's lifetime less a day. An older charge is refused rather than risk billing twice.
+ */
+export const RETRY_WINDOW_MS = (SETTLED_MARKER_SECONDS - 24 * 3600) * 1000;
 
 /**
  * Bills a charge exactly once by its request id. Throws when Redis cannot be reached; the
@@ -43,6 +52,12 @@ const SETTLED_MARKER_SECONDS = 30 * 24 * 3600;
  */
 export async function settle(scripts: Scripts, charge: Charge): Promise<Settlement> {
   assertExact(charge);
+  if (Date.now() - charge.createdAtMs > RETRY_WINDOW_MS) {
+    throw new GatewayError(
+      'internal_error',
+      `Charge ${charge.requestId} is older than the settlement window; settle it by hand.`,
+    );
+  }
   const k = accountKeys(charge.accountId);
   const createdAt = new Date(charge.createdAtMs).toISOString();
   const keys = [

@@ -7,6 +7,11 @@ import type { GatewayMetrics } from '../metrics/metrics.js';
 import type { Scripts } from '../store/scripts.js';
 import { type Charge, type Settlement, settle } from './settle.js';
 
+type Attempt =
+  | { kind: 'settled'; settlement: Settlement }
+  | { kind: 'rejected' }
+  | { kind: 'failed'; message: string };
+
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
@@ -66,26 +71,15 @@ export class Settler extends EventEmitter {
    * charge lands as soon as Redis is back.
    */
   async settle(charge: Charge): Promise<Settlement | undefined> {
-    try {
-      const settlement = await settle(this.#scripts, charge);
-      this.#onSettled(charge, settlement);
-      this.emit('settled', charge, settlement);
-      return settlement;
-    } catch (error) {
-      this.#metrics.settlementFailures.inc();
-      if (error instanceof GatewayError && !isStoreFailure(error)) {
-        // A charge the script can never take: kept on disk for the operator, not retried.
-        this.#write(charge, 'rejected.json');
-        this.#logger.error({ requestId: charge.requestId, err: error.message }, 'charge refused');
-        return undefined;
-      }
+    const outcome = await this.#attempt(charge);
+    if (outcome.kind === 'failed') {
       this.#logger.warn(
-        { requestId: charge.requestId, err: (error as Error).message },
+        { requestId: charge.requestId, err: outcome.message },
         'settlement deferred: redis unreachable',
       );
       this.#keep(charge);
-      return undefined;
     }
+    return outcome.kind === 'settled' ? outcome.settlement : undefined;
   }
 
   get pendingCount(): number {
@@ -122,29 +116,49 @@ export class Settler extends EventEmitter {
   async #retryAll(): Promise<void> {
     for (const charge of [...this.#pending.values()]) {
       this.#metrics.settlementRetries.inc();
-      let settlement: Settlement;
-      try {
-        settlement = await settle(this.#scripts, charge);
-      } catch (error) {
-        this.#metrics.settlementFailures.inc();
+      const outcome = await this.#attempt(charge);
+      if (outcome.kind === 'failed') {
         this.#delayMs = Math.min(this.#delayMs * 2, RETRY_MAX_MS);
-        this.#logger.debug({ err: (error as Error).message }, 'settlement retry failed');
+        this.#logger.debug({ err: outcome.message }, 'settlement retry failed');
         this.#schedule(this.#delayMs);
         return;
       }
-      this.#onSettled(charge, settlement);
-      this.#landed(charge);
-      this.emit('settled', charge, settlement);
+      this.#unkeep(charge, outcome.kind === 'settled');
     }
     this.#delayMs = RETRY_MIN_MS;
   }
 
-  #landed(charge: Charge): void {
+  /**
+   * One try at settling. A store failure is worth retrying; any other refusal (a charge too old
+   * to settle exactly once, or counts the script cannot bill exactly) never will be, so that
+   * charge is set aside on disk for the operator instead.
+   */
+  async #attempt(charge: Charge): Promise<Attempt> {
+    try {
+      const settlement = await settle(this.#scripts, charge);
+      this.#onSettled(charge, settlement);
+      this.emit('settled', charge, settlement);
+      return { kind: 'settled', settlement };
+    } catch (error) {
+      this.#metrics.settlementFailures.inc();
+      if (error instanceof GatewayError && !isStoreFailure(error)) {
+        this.#write(charge, 'rejected.json');
+        this.#logger.error({ requestId: charge.requestId, err: error.message }, 'charge refused');
+        return { kind: 'rejected' };
+      }
+      return { kind: 'failed', message: (error as Error).message };
+    }
+  }
+
+  /** Takes a kept charge out of the journal once it landed, or was set aside as rejected. */
+  #unkeep(charge: Charge, landed: boolean): void {
     rmSync(join(this.#journalDir, `${charge.requestId}.json`), { force: true });
     this.#pending.delete(charge.requestId);
     this.#metrics.settlementsPending.set(this.#pending.size);
-    this.#logger.info({ requestId: charge.requestId }, 'deferred settlement landed');
-    this.emit('landed', charge);
+    if (landed) {
+      this.#logger.info({ requestId: charge.requestId }, 'deferred settlement landed');
+      this.emit('landed', charge);
+    }
     if (this.#pending.size === 0) this.emit('drained');
   }
 }
