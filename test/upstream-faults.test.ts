@@ -340,6 +340,8 @@ describe.each(ROUTES)('$name: upstream refusals', (route) => {
     );
     const logged = gateway.logs.lines.filter((l) => l.requestId === requestId && l.level === 50);
     expect(logged.map((l) => l.msg)).toEqual([expect.stringMatching(/out of quota/)]);
+    const warned = gateway.logs.lines.filter((l) => l.requestId === requestId && l.level === 40);
+    expect(warned).toEqual([]);
     await expectUnbilled(gateway, route, id, key);
   });
 

@@ -52,7 +52,10 @@ export async function serveMetered(
     const refusal = asGatewayError(error);
     exchange.status = refusal.status;
     exchange.outcome = refusal.code;
-    if (refusal.status >= 500) deps.logger.warn({ requestId: exchange.id, err: error }, 'failed');
+    // An exhausted upstream quota was logged at error level where it was found.
+    if (refusal.status >= 500 && refusal.code !== 'upstream_quota_exhausted') {
+      deps.logger.warn({ requestId: exchange.id, err: error }, 'failed');
+    }
     writeError(response, format.family, refusal, exchange.id);
   } finally {
     deps.metrics.requestsInFlight.dec();
