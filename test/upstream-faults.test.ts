@@ -262,9 +262,11 @@ describe.each(ROUTES)('$name: faults before the response', (route) => {
 
 describe.each(ROUTES)('$name: a 200 stream that ends without usage', (route) => {
   // Four characters a token: of the request body as sent, and of the text that came back.
+  // Anthropic's message_start gave the input count (9) before the break: that one is kept.
   const sent = JSON.stringify({ ...route.body, stream: true });
   const counted = {
-    uncached_input_tokens: Math.ceil(Buffer.byteLength(sent) / 4),
+    uncached_input_tokens:
+      route.family === 'anthropic' ? 9 : Math.ceil(Buffer.byteLength(sent) / 4),
     cached_input_tokens: 0,
     output_tokens: Math.ceil(TEXT.length / 4),
     estimated: true,

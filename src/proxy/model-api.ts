@@ -257,7 +257,12 @@ async function relayMeteredStream(
       response.writeHead(200, headers);
     },
     async settle() {
-      const usage = usageOrEstimate(meter.reported(), admitted.requestChars, meter.outputChars());
+      const usage = usageOrEstimate(
+        meter.reported(),
+        admitted.requestChars,
+        meter.outputChars(),
+        meter.reportedInput?.(),
+      );
       await bill(deps, admitted, usage);
     },
   });

@@ -1,6 +1,13 @@
 import type { TokenCounts } from '../money/cost.js';
 import { textChars } from './estimate.js';
-import { count, type EventAction, FORWARD, HOLD, type StreamMeter } from './meter.js';
+import {
+  count,
+  type EventAction,
+  FORWARD,
+  HOLD,
+  type InputCounts,
+  type StreamMeter,
+} from './meter.js';
 import { parseJson } from './openai.js';
 import { parseSseEvent } from './sse.js';
 
@@ -60,6 +67,12 @@ export class AnthropicStreamMeter implements StreamMeter {
 
   reported(): TokenCounts | undefined {
     return this.#outputFinal ? anthropicUsage(this.#fields) : undefined;
+  }
+
+  reportedInput(): InputCounts | undefined {
+    if (typeof this.#fields.input_tokens !== 'number') return undefined;
+    const { uncached_input, cached_input } = anthropicUsage(this.#fields) as TokenCounts;
+    return { uncached_input, cached_input };
   }
 
   outputChars(): number {

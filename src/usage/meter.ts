@@ -23,7 +23,14 @@ export interface StreamMeter {
   reported(): TokenCounts | undefined;
   /** Characters of generated text seen, for an estimate when no usage arrives. */
   outputChars(): number;
+  /**
+   * Input counts the upstream reported before the stream broke, where the format sends them
+   * ahead of the output (Anthropic's `message_start`); an estimate then counts only the output.
+   */
+  reportedInput?(): InputCounts | undefined;
 }
+
+export type InputCounts = Pick<TokenCounts, 'uncached_input' | 'cached_input'>;
 
 export interface MeteredUsage {
   counts: TokenCounts;
@@ -32,22 +39,18 @@ export interface MeteredUsage {
 
 /**
  * The counts to bill: the upstream's own when it reported them, otherwise an estimate from the
- * request body's size and the text that came back.
+ * text that came back and, unless the upstream already gave the input counts, the request
+ * body's size.
  */
 export function usageOrEstimate(
   reported: TokenCounts | undefined,
   requestChars: number,
   outputChars: number,
+  reportedInput?: InputCounts,
 ): MeteredUsage {
   if (reported) return { counts: reported, estimated: false };
-  return {
-    counts: {
-      uncached_input: tokensForChars(requestChars),
-      cached_input: 0,
-      output: tokensForChars(outputChars),
-    },
-    estimated: true,
-  };
+  const input = reportedInput ?? { uncached_input: tokensForChars(requestChars), cached_input: 0 };
+  return { counts: { ...input, output: tokensForChars(outputChars) }, estimated: true };
 }
 
 /** A non-negative integer from a usage field, or 0. */
