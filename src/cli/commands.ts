@@ -158,15 +158,15 @@ function idempotentLines(
 }
 
 /**
- * Where the granted pack stands in the account view. The gateway accepts a pack whose 30 days
- * are already over (an old `--purchased-at`) and then never lists it, so say so.
+ * Where the granted pack stands in the account view. A replayed grant may name a pack that has
+ * since expired or been used up, and the view no longer lists it, so say so.
  */
 function packStanding(packId: string, view: AccountView): string[] {
   const pack = view.token_packs.find((listed) => listed.pack_id === packId);
   if (pack) {
     return [`Pack ${packId}: ${pack.tokens_remaining} tokens left, expires ${pack.expires_at}.`];
   }
-  return [`Pack ${packId} is not among the account's valid packs: expired or used up already.`];
+  return [`Pack ${packId} is not among the account's valid packs: expired or used up since.`];
 }
 
 const accountCommands = {
