@@ -9,7 +9,11 @@ import type { GatewayMetrics } from '../metrics/metrics.js';
  */
 export function connectRedis(url: string, logger: Logger, metrics: GatewayMetrics): Redis {
   const options: RedisOptions = {
-    enableAutoPipelining: true,
+    // Auto-pipelining defers every command to a setImmediate and wraps it in a Pipeline. Measured
+    // here on EVALSHA with 7 keys and 8 arguments: about 60 µs more CPU and 90 µs more latency
+    // per call one at a time, and no saving with 50 calls in flight. Admission sits in front of
+    // every request's first byte, so commands are written at once instead.
+    enableAutoPipelining: false,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: 5_000,
