@@ -6,6 +6,7 @@ import type { GatewayMetrics } from './metrics/metrics.js';
 import type { PriceBook } from './money/prices.js';
 import type { Settler } from './settlement/settler.js';
 import type { Scripts } from './store/scripts.js';
+import type { Deadlines } from './upstream/deadlines.js';
 
 /** What the routes of one gateway instance share. */
 export interface Deps {
@@ -15,6 +16,7 @@ export interface Deps {
   scripts: Scripts;
   settler: Settler;
   agent: Agent;
+  deadlines: Deadlines;
   logger: Logger;
   metrics: GatewayMetrics;
 }

@@ -16,6 +16,7 @@ import { type RedisServer, startRedisServer } from './store/embedded.js';
 import { connectRedis } from './store/redis.js';
 import { Scripts } from './store/scripts.js';
 import { createUpstreamAgent } from './upstream/client.js';
+import { Deadlines } from './upstream/deadlines.js';
 
 export interface Gateway {
   deps: Deps;
@@ -62,7 +63,8 @@ export async function startGateway(
     idleMs: config.upstreamIdleTimeoutMs,
   });
 
-  const deps: Deps = { config, prices, redis, scripts, settler, agent, logger, metrics };
+  const deadlines = new Deadlines();
+  const deps: Deps = { config, prices, redis, scripts, settler, agent, deadlines, logger, metrics };
   const publicServer = await listen(createPublicApp(deps), config.host, config.port);
   const adminServer = await listen(createAdminApp(deps), config.adminHost, config.adminPort);
   logStartup(deps, replayed);
@@ -74,6 +76,7 @@ export async function startGateway(
     close: async () => {
       await closeServers(deps, [publicServer, adminServer]);
       settler.close();
+      deadlines.close();
       await agent.close();
       redis.disconnect();
       await embedded?.stop();

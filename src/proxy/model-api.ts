@@ -130,8 +130,10 @@ async function forward(
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
+  // The request timeout bounds everything from here on, reading on after a client left included.
+  const deadline = deps.deadlines.start(deps.config.requestTimeoutMs);
   try {
-    const upstream = await callUpstream(deps, format, admitted, request);
+    const upstream = await callUpstream(deps, format, admitted, request, deadline.signal);
     if (upstream.statusCode !== 200) {
       await relayRefusal(deps, admitted.exchange, upstream, response);
       return;
@@ -139,6 +141,7 @@ async function forward(
     if (admitted.stream) await relayMeteredStream(deps, format, admitted, upstream, response);
     else await relayMeteredBody(deps, format, admitted, upstream, response);
   } finally {
+    deadline.done();
     deps.metrics.holdsInFlight.dec();
     if (!admitted.billed) await releaseQuietly(deps, admitted);
   }
@@ -149,6 +152,7 @@ async function callUpstream(
   format: ApiFormat,
   admitted: Admitted,
   request: IncomingMessage,
+  signal: AbortSignal,
 ): Promise<Dispatcher.ResponseData> {
   const base =
     format.family === 'anthropic'
@@ -168,7 +172,7 @@ async function callUpstream(
     method: 'POST',
     headers,
     body: admitted.body,
-    signal: AbortSignal.timeout(deps.config.requestTimeoutMs),
+    signal,
   });
   deps.metrics.upstreamTtfb.observe({ route: format.route }, (performance.now() - sentAt) / 1000);
   return upstream;

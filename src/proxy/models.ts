@@ -14,6 +14,7 @@ export async function serveModelList(
   response: ServerResponse,
 ): Promise<void> {
   const exchange = new Exchange('models');
+  const deadline = deps.deadlines.start(deps.config.requestTimeoutMs);
   try {
     exchange.accountId = await authenticateKeyHolder(
       deps.redis,
@@ -26,7 +27,7 @@ export async function serveModelList(
       url: new URL(`${deps.config.upstreamOpenAiUrl}/v1/models`),
       method: 'GET',
       headers,
-      signal: AbortSignal.timeout(deps.config.requestTimeoutMs),
+      signal: deadline.signal,
     });
     const body = Buffer.from(await upstream.body.arrayBuffer());
 
@@ -42,6 +43,7 @@ export async function serveModelList(
     exchange.outcome = refusal.code;
     writeError(response, 'openai', refusal, exchange.id);
   } finally {
+    deadline.done();
     exchange.finish(deps.logger, deps.metrics);
   }
 }
