@@ -40,8 +40,21 @@ export interface SseEvent {
   data: string;
 }
 
+const DATA_PREFIX = Buffer.from('data: ');
+
 /** Reads the fields of one event; comment lines and unknown fields are skipped. */
 export function parseSseEvent(raw: Buffer): SseEvent {
+  // Most events are one `data: …` line and its blank line: read that one without splitting.
+  const firstLineEnd = raw.indexOf(0x0a);
+  if (
+    firstLineEnd === raw.length - 2 &&
+    raw[0] === 0x64 &&
+    raw.subarray(0, 6).equals(DATA_PREFIX)
+  ) {
+    const end = raw[firstLineEnd - 1] === 0x0d ? firstLineEnd - 1 : firstLineEnd;
+    return { type: 'message', data: raw.toString('utf8', 6, end) };
+  }
+
   let type = 'message';
   const data: string[] = [];
   for (const line of raw.toString('utf8').split(/\r\n|\r|\n/)) {

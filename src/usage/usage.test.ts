@@ -112,3 +112,18 @@ describe('generatedChars', () => {
     expect(generatedChars('{"choices":[{"delta":{"role":"assistant"}}]}')).toBe(0);
   });
 });
+
+describe('parseSseEvent', () => {
+  it('reads a one-line data event, with LF or CRLF, like any other', () => {
+    expect(parseSseEvent(Buffer.from('data: {"a":1}\n\n'))).toEqual({
+      type: 'message',
+      data: '{"a":1}',
+    });
+    expect(parseSseEvent(Buffer.from('data:x\n\n'))).toEqual({ type: 'message', data: 'x' });
+    expect(parseSseEvent(Buffer.from('data: a\ndata: b\n\n'))).toEqual({
+      type: 'message',
+      data: 'a\nb',
+    });
+    expect(parseSseEvent(Buffer.from('event: e\ndata: z\n\n'))).toEqual({ type: 'e', data: 'z' });
+  });
+});
