@@ -2,7 +2,7 @@ import OpenAI from 'openai';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { accountKeys } from '../src/store/keys.js';
 import { accountOf, settledOnce, type UsageRecord, usageOf } from './support/gateway.js';
-import { Gate, pausedChatStream, useStack } from './support/stack.js';
+import { Gate, pausedChat, pausedChatStream, useStack } from './support/stack.js';
 import { json } from './support/upstream.js';
 
 const SEED_USAGE = { input: 1_000_000, cached: 400_000, output: 500_000 };
@@ -228,6 +228,30 @@ describe('requests that are not billed', () => {
     });
     await client.chat.completions.create({ model: 'LongCat-2.0', messages: MESSAGES });
     expect((await accountOf(stack.gateway, id)).balance).toBe('-0.7823');
+  });
+
+  it('answers 429 with Retry-After while requests in flight hold the whole balance', async () => {
+    const { key, client } = await customer('0.01');
+    const gate = new Gate();
+    const reached = pausedChat(stack.upstream, gate);
+    // max_tokens 10,000 holds $0.012 at the output price: more than the whole balance.
+    const body = { model: 'LongCat-2.0', messages: MESSAGES, max_tokens: 10_000 };
+    const first = client.chat.completions.create(body);
+    await reached;
+
+    stack.upstream.requests.length = 0;
+    const second = await stack.gateway.call('/v1/chat/completions', {
+      method: 'POST',
+      key,
+      body: JSON.stringify(body),
+    });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('retry-after')).toBe('1');
+    expect(await second.json()).toMatchObject({ error: { code: 'balance_reserved' } });
+    expect(stack.upstream.requests).toEqual([]);
+
+    gate.open();
+    await first;
   });
 
   it('refuses an unknown model with 404 and forwards nothing', async () => {
