@@ -6,6 +6,22 @@ import { accountKeys } from '../store/keys.js';
 export const MAX_PAGE = 1000;
 const STREAM_ID = /^\d+-\d+$/;
 
+/** One page of usage from the `limit` and `cursor` query parameters, as both APIs take them. */
+export async function usagePage(
+  redis: Redis,
+  accountId: string,
+  limitParam: string | undefined,
+  cursor: string | undefined,
+) {
+  const limit = limitParam === undefined ? 100 : Number(limitParam);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new GatewayError('invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}.`, {
+      param: 'limit',
+    });
+  }
+  return listUsage(redis, accountId, limit, cursor || undefined);
+}
+
 /** One page of usage records, newest first; `next_cursor` continues after the last one. */
 export async function listUsage(redis: Redis, accountId: string, limit: number, cursor?: string) {
   if (cursor !== undefined && !STREAM_ID.test(cursor)) {

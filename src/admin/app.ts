@@ -10,12 +10,11 @@ import {
 } from '../accounts/operations.js';
 import { accountRefunds, approveRefund, listRefunds, rejectRefund } from '../accounts/refunds.js';
 import { accountView, readAccountState } from '../accounts/state.js';
-import { monthlyBill } from '../accounts/usage.js';
+import { monthlyBill, usagePage } from '../accounts/usage.js';
 import type { Deps } from '../deps.js';
 import { GatewayError } from '../errors.js';
 import { errorResponder, jsonBody, notFound } from '../http/errors.js';
 import { healthCheck } from '../http/health.js';
-import { usagePage } from '../http/public-app.js';
 import {
   CREATE_ACCOUNT,
   CREDIT_GRANT,
@@ -122,7 +121,7 @@ export function createAdminApp(deps: Deps) {
   app.get('/admin/accounts/:id/usage', async function getUsage(c) {
     await viewOf(deps, c.req.param('id'));
     return c.json(
-      await usagePage(deps, c.req.param('id'), c.req.query('limit'), c.req.query('cursor')),
+      await usagePage(deps.redis, c.req.param('id'), c.req.query('limit'), c.req.query('cursor')),
     );
   });
   return app;

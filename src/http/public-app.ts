@@ -3,10 +3,10 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { accountRefunds, requestRefund } from '../accounts/refunds.js';
 import { accountView, readAccountState } from '../accounts/state.js';
-import { listUsage, MAX_PAGE, monthlyBill } from '../accounts/usage.js';
+import { monthlyBill, usagePage } from '../accounts/usage.js';
 import { authenticateKeyHolder } from '../auth/key-holder.js';
 import type { Deps } from '../deps.js';
-import { GatewayError, StoreUnavailableError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import { newRequestId } from '../proxy/exchange.js';
 import {
   ANTHROPIC_MESSAGES,
@@ -62,7 +62,7 @@ export function createPublicApp(deps: Deps) {
   });
   app.get('/v1/account/usage', async function showUsage(c) {
     return c.json(
-      await usagePage(deps, c.get('accountId'), c.req.query('limit'), c.req.query('cursor')),
+      await usagePage(deps.redis, c.get('accountId'), c.req.query('limit'), c.req.query('cursor')),
     );
   });
   app.get('/v1/account/bills/:month', async function showBill(c) {
@@ -92,25 +92,4 @@ function keyHolder(deps: Deps) {
     c.set('accountId', accountId);
     await next();
   };
-}
-
-/** One page of usage; shared by the key-holder and operator routes. */
-export async function usagePage(
-  deps: Deps,
-  accountId: string,
-  limitParam: string | undefined,
-  cursor: string | undefined,
-) {
-  const limit = limitParam === undefined ? 100 : Number(limitParam);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new GatewayError('invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}.`, {
-      param: 'limit',
-    });
-  }
-  try {
-    return await listUsage(deps.redis, accountId, limit, cursor || undefined);
-  } catch (error) {
-    if (error instanceof GatewayError) throw error;
-    throw new StoreUnavailableError(error);
-  }
 }
