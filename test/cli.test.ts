@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RefundRecord as Refund } from '../src/accounts/refunds.js';
+import type { AccountView } from '../src/accounts/state.js';
 import { runCli } from '../src/cli/main.js';
 import { sumUsd } from '../src/money/nano.js';
 import { ADMIN_TOKEN, startTestGateway, type TestGateway } from './support/gateway.js';
@@ -27,25 +29,6 @@ interface CliRun {
   status: number;
   stdout: string;
   stderr: string;
-}
-
-interface AccountView {
-  id: string;
-  balance: string;
-  paid_balance: string;
-  credits: string;
-  token_packs: { pack_id: string; tokens_remaining: number; expires_at: string }[];
-  suspended: boolean;
-  refund_pending: boolean;
-  refundable: string;
-}
-
-interface Refund {
-  id: string;
-  account_id: string;
-  status: string;
-  estimated_amount: string;
-  amount?: string;
 }
 
 let redis: TestRedis;

@@ -1,17 +1,13 @@
 import OpenAI from 'openai';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { UsagePage } from '../src/accounts/usage.js';
 import { accountKeys } from '../src/store/keys.js';
-import { accountOf, settledOnce, type UsageRecord, usageOf } from './support/gateway.js';
+import { accountOf, settledOnce, usageOf } from './support/gateway.js';
 import { Gate, pausedChat, pausedChatStream, useStack } from './support/stack.js';
 import { json } from './support/upstream.js';
 
 const SEED_USAGE = { input: 1_000_000, cached: 400_000, output: 500_000 };
 const MESSAGES = [{ role: 'user' as const, content: 'Say hello.' }];
-
-interface Page {
-  data: UsageRecord[];
-  next_cursor: string | null;
-}
 
 let accountSeq = 0;
 
@@ -360,13 +356,13 @@ describe('the rest of the public surface', () => {
 
     const page1 = (await (
       await stack.gateway.call('/v1/account/usage?limit=1', { key })
-    ).json()) as Page;
+    ).json()) as UsagePage;
     expect(page1.data).toHaveLength(1);
     expect(page1.data[0]?.cost).toBe('0.000008118');
     const next = await stack.gateway.call(`/v1/account/usage?limit=1&cursor=${page1.next_cursor}`, {
       key,
     });
-    const page2 = (await next.json()) as Page;
+    const page2 = (await next.json()) as UsagePage;
     expect(page2.data[0]?.cost).toBe('0.7824');
     expect(page2.next_cursor).toBeNull();
 

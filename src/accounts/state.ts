@@ -74,8 +74,21 @@ export function refundableNano(state: AccountState, nowMs = Date.now()): bigint 
   return totalNano(refundableParts(state.orders, state.paidSpentNano, nowMs));
 }
 
+/** The contract's account view, as both APIs return it. */
+export interface AccountView {
+  id: string;
+  balance: string;
+  paid_balance: string;
+  credits: string;
+  token_packs: { pack_id: string; tokens_remaining: number; expires_at: string }[];
+  suspended: boolean;
+  suspension_reason: string | null;
+  refund_pending: boolean;
+  refundable: string;
+}
+
 /** The contract's account view. */
-export function accountView(state: AccountState, nowMs = Date.now()) {
+export function accountView(state: AccountState, nowMs = Date.now()): AccountView {
   return {
     id: state.id,
     balance: formatUsd(state.balanceNano),

@@ -4,6 +4,24 @@ import { formatUsd } from '../money/nano.js';
 import { accountKeys } from '../store/keys.js';
 
 export const MAX_PAGE = 1000;
+
+/** The contract's usage record. */
+export interface UsageRecord {
+  request_id: string;
+  created_at: string;
+  model: string;
+  uncached_input_tokens: number;
+  cached_input_tokens: number;
+  output_tokens: number;
+  pack_tokens: number;
+  cost: string;
+  estimated: boolean;
+}
+
+export interface UsagePage {
+  data: UsageRecord[];
+  next_cursor: string | null;
+}
 const STREAM_ID = /^\d+-\d+$/;
 
 /** One page of usage from the `limit` and `cursor` query parameters, as both APIs take them. */
@@ -12,7 +30,7 @@ export async function usagePage(
   accountId: string,
   limitParam: string | undefined,
   cursor: string | undefined,
-) {
+): Promise<UsagePage> {
   const limit = limitParam === undefined ? 100 : Number(limitParam);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
     throw new GatewayError('invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}.`, {
@@ -23,7 +41,12 @@ export async function usagePage(
 }
 
 /** One page of usage records, newest first; `next_cursor` continues after the last one. */
-export async function listUsage(redis: Redis, accountId: string, limit: number, cursor?: string) {
+export async function listUsage(
+  redis: Redis,
+  accountId: string,
+  limit: number,
+  cursor?: string,
+): Promise<UsagePage> {
   if (cursor !== undefined && !STREAM_ID.test(cursor)) {
     throw new GatewayError('invalid_request', 'The cursor is not one this API returned.', {
       param: 'cursor',
@@ -40,13 +63,13 @@ export async function listUsage(redis: Redis, accountId: string, limit: number, 
   };
 }
 
-function usageRecord(flat: string[]) {
+function usageRecord(flat: string[]): UsageRecord {
   const f: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) f[flat[i] as string] = flat[i + 1] as string;
   return {
-    request_id: f.request_id,
-    created_at: f.created_at,
-    model: f.model,
+    request_id: f.request_id ?? '',
+    created_at: f.created_at ?? '',
+    model: f.model ?? '',
     uncached_input_tokens: Number(f.uncached_input_tokens),
     cached_input_tokens: Number(f.cached_input_tokens),
     output_tokens: Number(f.output_tokens),

@@ -3,60 +3,27 @@
  * strings throughout: nothing here turns money into a JS number.
  */
 
-/** The contract's account view, as `GET /admin/accounts/{id}` returns it. */
-export interface AccountView {
-  id: string;
-  balance: string;
-  paid_balance: string;
-  credits: string;
-  token_packs: { pack_id: string; tokens_remaining: number; expires_at: string }[];
-  suspended: boolean;
-  suspension_reason?: string | null;
-  refund_pending: boolean;
-  refundable: string;
-}
+import type { createKey } from '../accounts/operations.js';
+import type { RefundRecord } from '../accounts/refunds.js';
+import type { AccountView } from '../accounts/state.js';
+import type { UsagePage } from '../accounts/usage.js';
 
-export interface NewKey {
-  id: string;
-  key: string;
-}
+export type { AccountView, UsagePage };
 
-export interface UsagePage {
-  data: {
-    created_at: string;
-    model: string;
-    uncached_input_tokens: number;
-    cached_input_tokens: number;
-    output_tokens: number;
-    pack_tokens: number;
-    cost: string;
-    estimated: boolean;
-  }[];
-  next_cursor: string | null;
-}
+/** A new API key, as `POST /admin/accounts/{id}/keys` returns it once. */
+export type NewKey = Awaited<ReturnType<typeof createKey>>;
 
 /** A refund record, as the refund routes return it. */
-export interface Refund {
-  id: string;
-  account_id: string;
-  status: 'pending' | 'approved' | 'rejected';
-  reason: string;
-  estimated_amount: string;
-  created_at: string;
-  /** Set once approved: what was paid back. */
-  amount?: string;
-}
+export type Refund = RefundRecord;
 
 export interface RefundList {
   data: Refund[];
 }
 
-export interface RefundApproval {
-  id: string;
+/** An approved refund: amount and breakdown are always set. */
+export type RefundApproval = Required<Pick<RefundRecord, 'id' | 'amount' | 'breakdown'>> & {
   status: 'approved';
-  amount: string;
-  breakdown: { order_id: string; method: string; amount: string }[];
-}
+};
 
 /** `label: value` lines with the values in one column; an empty label continues the line above. */
 export function aligned(fields: [label: string, value: string][]): string[] {

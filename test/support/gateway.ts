@@ -2,6 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { AccountView } from '../../src/accounts/state.js';
+import type { UsagePage, UsageRecord } from '../../src/accounts/usage.js';
 import { configFromEnv, type GatewayConfig } from '../../src/config.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
 import type { Charge } from '../../src/settlement/settle.js';
@@ -88,35 +90,12 @@ export async function startTestGateway(
 }
 
 /** The account view through the operator API. */
-export async function accountOf(gateway: TestGateway, id: string) {
-  const { body } = await gateway.admin<{
-    balance: string;
-    paid_balance: string;
-    credits: string;
-    token_packs: { pack_id: string; tokens_remaining: number; expires_at: string }[];
-    refundable: string;
-    suspended: boolean;
-    refund_pending: boolean;
-  }>('GET', `/admin/accounts/${id}`);
+export async function accountOf(gateway: TestGateway, id: string): Promise<AccountView> {
+  const { body } = await gateway.admin<AccountView>('GET', `/admin/accounts/${id}`);
   return body;
 }
 
-export interface UsageRecord {
-  request_id: string;
-  created_at: string;
-  model: string;
-  uncached_input_tokens: number;
-  cached_input_tokens: number;
-  output_tokens: number;
-  pack_tokens: number;
-  cost: string;
-  estimated: boolean;
-}
-
-interface UsagePage {
-  data: UsageRecord[];
-  next_cursor: string | null;
-}
+export type { UsageRecord };
 
 /** Every usage record of an account, newest first, following cursors. */
 export async function usageOf(gateway: TestGateway, id: string): Promise<UsageRecord[]> {
