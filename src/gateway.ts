@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { recordBilling } from './metrics/billing.js';
 import { createMetrics } from './metrics/metrics.js';
 import { loadPriceBook } from './money/prices.js';
-import { SettleCode } from './settlement/settle.js';
+import { type Charge, SettleCode, type Settlement } from './settlement/settle.js';
 import { Settler } from './settlement/settler.js';
 import { type RedisServer, startRedisServer } from './store/embedded.js';
 import { connectRedis } from './store/redis.js';
@@ -47,15 +47,11 @@ export async function startGateway(
   await loadScriptsWhenReady(redis, scripts, logger);
 
   const meteredAccounts = new Set(config.metricsAccounts);
-  const settler = new Settler(
-    scripts,
-    resolve(config.settlementJournalDir),
-    logger,
-    metrics,
-    (charge, s) => {
-      if (s.code === SettleCode.Settled) recordBilling(metrics, meteredAccounts, charge, s);
-    },
-  );
+  const settler = new Settler(scripts, resolve(config.settlementJournalDir), logger, metrics);
+  settler.on('settled', (charge: Charge, settlement: Settlement) => {
+    if (settlement.code === SettleCode.Settled)
+      recordBilling(metrics, meteredAccounts, charge, settlement);
+  });
   const replayed = settler.replayJournal();
   const agent = createUpstreamAgent({
     connectMs: config.upstreamConnectTimeoutMs,

@@ -186,7 +186,8 @@ async function relayRefusal(
   response: ServerResponse,
 ): Promise<void> {
   const body = await readUpstreamBody(upstream);
-  const refusal = upstreamRefusal(upstream.statusCode, parseJson(body.toString('utf8')));
+  const json = parseJson(body.toString('utf8'));
+  const refusal = upstreamRefusal(upstream.statusCode, json);
   if (refusal) {
     deps.metrics.upstreamQuotaExhausted.inc();
     deps.logger.error({ requestId: exchange.id, status: upstream.statusCode }, refusal.message);
@@ -195,11 +196,9 @@ async function relayRefusal(
 
   exchange.status = upstream.statusCode;
   exchange.outcome = 'upstream_error';
-  const headers = clientResponseHeaders(upstream.headers);
-  headers['x-request-id'] = exchange.id;
-  const retryAfter = retryAfterSeconds(upstream.statusCode, headers, body);
+  const headers = clientResponseHeaders(upstream.headers, exchange.id, body.length);
+  const retryAfter = retryAfterSeconds(upstream.statusCode, headers, json);
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
-  headers['content-length'] = String(body.length);
   response.writeHead(upstream.statusCode, headers);
   response.end(body);
 }
@@ -224,10 +223,7 @@ async function relayMeteredBody(
   await bill(deps, admitted, usageOrEstimate(reported, admitted.requestChars, outputChars));
 
   exchange.status = 200;
-  const headers = clientResponseHeaders(upstream.headers);
-  headers['x-request-id'] = exchange.id;
-  headers['content-length'] = String(body.length);
-  response.writeHead(200, headers);
+  response.writeHead(200, clientResponseHeaders(upstream.headers, exchange.id, body.length));
   response.end(body);
 }
 
@@ -256,9 +252,7 @@ async function relayMeteredStream(
   const outcome = await relayStream(upstream.body, response, meter, {
     start() {
       exchange.status = 200;
-      const headers = clientResponseHeaders(upstream.headers);
-      headers['x-request-id'] = exchange.id;
-      response.writeHead(200, headers);
+      response.writeHead(200, clientResponseHeaders(upstream.headers, exchange.id));
     },
     async settle() {
       const usage = usageOrEstimate(

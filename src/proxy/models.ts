@@ -32,10 +32,10 @@ export async function serveModelList(
     const body = Buffer.from(await upstream.body.arrayBuffer());
 
     exchange.status = upstream.statusCode;
-    const out = clientResponseHeaders(upstream.headers);
-    out['x-request-id'] = exchange.id;
-    out['content-length'] = String(body.length);
-    response.writeHead(upstream.statusCode, out);
+    response.writeHead(
+      upstream.statusCode,
+      clientResponseHeaders(upstream.headers, exchange.id, body.length),
+    );
     response.end(body);
   } catch (error) {
     const refusal = asGatewayError(error);

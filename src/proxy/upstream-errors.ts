@@ -1,5 +1,4 @@
 import { GatewayError } from '../errors.js';
-import { parseJson } from '../usage/openai.js';
 import type { Json } from './formats.js';
 
 const QUOTA_CODE = 'insufficient_quota';
@@ -30,10 +29,9 @@ export function upstreamRefusal(status: number, body: Json | undefined): Gateway
 export function retryAfterSeconds(
   status: number,
   headers: Record<string, string | string[]>,
-  body: Buffer,
+  json: Json | undefined,
 ): string | undefined {
   if (status !== 429 || headers['retry-after'] !== undefined) return undefined;
-  const json = parseJson(body.toString('utf8'));
   const value = json?.retry_after ?? (json?.error as Json | undefined)?.retry_after;
   const seconds = typeof value === 'string' ? Number(value) : value;
   if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) return undefined;

@@ -33,20 +33,12 @@ export class Settler extends EventEmitter {
   readonly #logger: Logger;
   readonly #metrics: GatewayMetrics;
   readonly #pending = new Map<string, Charge>();
-  readonly #onSettled: (charge: Charge, settlement: Settlement) => void;
   #timer: NodeJS.Timeout | undefined;
   #delayMs = RETRY_MIN_MS;
   #closed = false;
 
-  constructor(
-    scripts: Scripts,
-    journalDir: string,
-    logger: Logger,
-    metrics: GatewayMetrics,
-    onSettled: (charge: Charge, settlement: Settlement) => void = () => {},
-  ) {
+  constructor(scripts: Scripts, journalDir: string, logger: Logger, metrics: GatewayMetrics) {
     super();
-    this.#onSettled = onSettled;
     this.#scripts = scripts;
     this.#journalDir = journalDir;
     this.#logger = logger;
@@ -136,7 +128,6 @@ export class Settler extends EventEmitter {
   async #attempt(charge: Charge): Promise<Attempt> {
     try {
       const settlement = await settle(this.#scripts, charge);
-      this.#onSettled(charge, settlement);
       this.emit('settled', charge, settlement);
       return { kind: 'settled', settlement };
     } catch (error) {

@@ -68,7 +68,17 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders) {
   return copyFields(client, REPLACED_ON_REQUEST);
 }
 
-/** The upstream's response fields that go to the client. */
-export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>) {
-  return copyFields(upstream, REPLACED_ON_RESPONSE);
+/**
+ * The upstream's response fields that go to the client, with the gateway's request id, and the
+ * length of the body when the gateway sends it whole.
+ */
+export function clientResponseHeaders(
+  upstream: Record<string, string | string[] | undefined>,
+  requestId: string,
+  bodyLength?: number,
+) {
+  const headers = copyFields(upstream, REPLACED_ON_RESPONSE);
+  headers['x-request-id'] = requestId;
+  if (bodyLength !== undefined) headers['content-length'] = String(bodyLength);
+  return headers;
 }
