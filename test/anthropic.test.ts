@@ -6,12 +6,12 @@ import {
   NotFoundError,
   PaymentRequiredError,
 } from '@anthropic-ai/sdk';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { AnthropicStreamMeter } from '../src/usage/anthropic.js';
 import { HOLD } from '../src/usage/meter.js';
-import { accountOf, startTestGateway, type TestGateway, usageOf } from './support/gateway.js';
-import { TestRedis } from './support/redis.js';
-import { FakeUpstream, json } from './support/upstream.js';
+import { accountOf, usageOf } from './support/gateway.js';
+import { useStack } from './support/stack.js';
+import { json } from './support/upstream.js';
 
 const MODEL = 'LongCat-2.0';
 const OPERATOR_KEY = 'sk-operator-upstream';
@@ -21,34 +21,16 @@ const HELLO = {
   messages: [{ role: 'user' as const, content: 'Hi' }],
 };
 
-let redis: TestRedis;
-let upstream: FakeUpstream;
-let gateway: TestGateway;
-
-beforeAll(async () => {
-  redis = await new TestRedis().start();
-  upstream = await new FakeUpstream().start();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    UPSTREAM_OPENAI_URL: `${upstream.url}/openai`,
-    UPSTREAM_ANTHROPIC_URL: `${upstream.url}/anthropic`,
-  });
-});
-
-afterAll(async () => {
-  await gateway?.close();
-  await upstream?.stop();
-  await redis?.stop();
-});
+const stack = useStack();
 
 afterEach(() => {
-  upstream.respondWith(undefined);
-  upstream.usage = { input: 1000, cached: 0, output: 500 };
+  stack.upstream.respondWith(undefined);
+  stack.upstream.usage = { input: 1000, cached: 0, output: 500 };
 });
 
-/** An SDK client pointed at the gateway exactly as the contract says: base URL `/anthropic`. */
+/** An SDK client pointed at the stack.gateway exactly as the contract says: base URL `/anthropic`. */
 function sdk(key: string, auth: 'x-api-key' | 'bearer' = 'x-api-key'): Anthropic {
-  const baseURL = `${gateway.publicUrl}/anthropic`;
+  const baseURL = `${stack.gateway.publicUrl}/anthropic`;
   return auth === 'bearer'
     ? new Anthropic({ authToken: key, baseURL, maxRetries: 0 })
     : new Anthropic({ apiKey: key, baseURL, maxRetries: 0 });
@@ -73,8 +55,8 @@ function sse(res: ServerResponse, events: Record<string, unknown>[]): void {
 
 describe('POST /anthropic/v1/messages: billing', () => {
   it('bills a plain message exactly, cache reads at the cached price', async () => {
-    const key = await gateway.account('anth-plain', '10');
-    upstream.usage = { input: 1_000_000, cached: 400_000, output: 500_000 };
+    const key = await stack.gateway.account('anth-plain', '10');
+    stack.upstream.usage = { input: 1_000_000, cached: 400_000, output: 500_000 };
 
     const message = await sdk(key).messages.create(HELLO);
 
@@ -82,7 +64,7 @@ describe('POST /anthropic/v1/messages: billing', () => {
       { type: 'text', text: 'Hello from the fake LongCat upstream.' },
     ]);
     expect(message.usage.cache_read_input_tokens).toBe(400_000);
-    const [record, ...others] = await usageOf(gateway, 'anth-plain');
+    const [record, ...others] = await usageOf(stack.gateway, 'anth-plain');
     expect(others).toEqual([]);
     // 600,000 × $0.30 + 400,000 × $0.006 + 500,000 × $1.20, per million: the page's example.
     expect(record).toMatchObject({
@@ -93,12 +75,12 @@ describe('POST /anthropic/v1/messages: billing', () => {
       cost: '0.7824',
       estimated: false,
     });
-    expect((await accountOf(gateway, 'anth-plain')).balance).toBe('9.2176');
+    expect((await accountOf(stack.gateway, 'anth-plain')).balance).toBe('9.2176');
   });
 
   it('bills a streamed message from message_start and the last message_delta', async () => {
-    const key = await gateway.account('anth-stream', '10');
-    upstream.usage = { input: 250_000, cached: 50_000, output: 125_000 };
+    const key = await stack.gateway.account('anth-stream', '10');
+    stack.upstream.usage = { input: 250_000, cached: 50_000, output: 125_000 };
 
     const stream = await sdk(key).messages.create({ ...HELLO, stream: true });
     const types: string[] = [];
@@ -107,7 +89,7 @@ describe('POST /anthropic/v1/messages: billing', () => {
     expect(types[0]).toBe('message_start');
     expect(types.at(-1)).toBe('message_stop');
     // The stop event is released only after settlement, so the charge is already visible.
-    const records = await usageOf(gateway, 'anth-stream');
+    const records = await usageOf(stack.gateway, 'anth-stream');
     // 200,000 × $0.30 + 50,000 × $0.006 + 125,000 × $1.20, per million = 0.06 + 0.0003 + 0.15.
     expect(records).toMatchObject([
       {
@@ -118,23 +100,23 @@ describe('POST /anthropic/v1/messages: billing', () => {
         estimated: false,
       },
     ]);
-    expect((await accountOf(gateway, 'anth-stream')).balance).toBe('9.7897');
+    expect((await accountOf(stack.gateway, 'anth-stream')).balance).toBe('9.7897');
   });
 
   it('bills a stream read through the SDK helper to its final message', async () => {
-    const key = await gateway.account('anth-helper', '10');
-    upstream.usage = { input: 10_000, cached: 0, output: 1_000 };
+    const key = await stack.gateway.account('anth-helper', '10');
+    stack.upstream.usage = { input: 10_000, cached: 0, output: 1_000 };
 
     const final = await sdk(key).messages.stream(HELLO).finalMessage();
 
     expect(final.usage.output_tokens).toBe(1_000);
     // 10,000 × $0.30 + 1,000 × $1.20, per million.
-    expect((await usageOf(gateway, 'anth-helper'))[0]?.cost).toBe('0.0042');
+    expect((await usageOf(stack.gateway, 'anth-helper'))[0]?.cost).toBe('0.0042');
   });
 
   it('bills cache writes in a plain message as uncached input', async () => {
-    const key = await gateway.account('anth-cache-write', '10');
-    upstream.respondWith((_req, res) =>
+    const key = await stack.gateway.account('anth-cache-write', '10');
+    stack.upstream.respondWith((_req, res) =>
       json(res, 200, {
         id: 'msg_cache',
         type: 'message',
@@ -155,7 +137,7 @@ describe('POST /anthropic/v1/messages: billing', () => {
     await sdk(key).messages.create(HELLO);
 
     // (1,000 + 9,000) × $0.30 + 20,000 × $0.006 + 2,000 × $1.20, per million.
-    expect(await usageOf(gateway, 'anth-cache-write')).toMatchObject([
+    expect(await usageOf(stack.gateway, 'anth-cache-write')).toMatchObject([
       {
         uncached_input_tokens: 10_000,
         cached_input_tokens: 20_000,
@@ -166,9 +148,9 @@ describe('POST /anthropic/v1/messages: billing', () => {
   });
 
   it('bills cache writes in a stream, reading cumulative counts from message_delta', async () => {
-    const key = await gateway.account('anth-cache-stream', '10');
+    const key = await stack.gateway.account('anth-cache-stream', '10');
     const start = { input_tokens: 500, cache_creation_input_tokens: 1_500, output_tokens: 1 };
-    upstream.respondWith((_req, res) =>
+    stack.upstream.respondWith((_req, res) =>
       sse(res, [
         {
           type: 'message_start',
@@ -199,7 +181,7 @@ describe('POST /anthropic/v1/messages: billing', () => {
     for await (const _event of stream);
 
     // (500 + 1,500) × $0.30 + 3,000 × $1.20, per million; the last message_delta is final.
-    expect(await usageOf(gateway, 'anth-cache-stream')).toMatchObject([
+    expect(await usageOf(stack.gateway, 'anth-cache-stream')).toMatchObject([
       {
         uncached_input_tokens: 2_000,
         cached_input_tokens: 0,
@@ -210,13 +192,13 @@ describe('POST /anthropic/v1/messages: billing', () => {
   });
 
   it('forwards the operator key, never the client key, and the anthropic-* headers', async () => {
-    const key = await gateway.account('anth-headers', '10');
+    const key = await stack.gateway.account('anth-headers', '10');
 
     await sdk(key).messages.create(HELLO, {
       headers: { 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31' },
     });
 
-    const sent = upstream.requests.at(-1);
+    const sent = stack.upstream.requests.at(-1);
     expect(sent?.path).toBe('/anthropic/v1/messages');
     expect(sent?.headers['x-api-key']).toBe(OPERATOR_KEY);
     expect(sent?.headers.authorization).toBe(`Bearer ${OPERATOR_KEY}`);
@@ -226,18 +208,18 @@ describe('POST /anthropic/v1/messages: billing', () => {
   });
 
   it('accepts the key as Authorization: Bearer as well as x-api-key', async () => {
-    const key = await gateway.account('anth-bearer', '10');
+    const key = await stack.gateway.account('anth-bearer', '10');
 
     const message = await sdk(key, 'bearer').messages.create(HELLO);
 
     expect(message.type).toBe('message');
-    expect(await usageOf(gateway, 'anth-bearer')).toHaveLength(1);
+    expect(await usageOf(stack.gateway, 'anth-bearer')).toHaveLength(1);
   });
 });
 
 describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', () => {
   it('refuses an unknown key with 401 invalid_api_key', async () => {
-    const before = upstream.requests.length;
+    const before = stack.upstream.requests.length;
 
     const error = await refusal(sdk('lcgw.nobody.c2VjcmV0').messages.create(HELLO));
 
@@ -246,16 +228,16 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
       status: 401,
       error: { type: 'error', error: { type: 'invalid_api_key' } },
     });
-    expect(upstream.requests.length).toBe(before);
+    expect(stack.upstream.requests.length).toBe(before);
   });
 
   it('refuses a revoked key with 401 invalid_api_key', async () => {
-    await gateway.admin('POST', '/admin/accounts', { id: 'anth-revoked' });
-    const { body } = await gateway.admin<{ id: string; key: string }>(
+    await stack.gateway.admin('POST', '/admin/accounts', { id: 'anth-revoked' });
+    const { body } = await stack.gateway.admin<{ id: string; key: string }>(
       'POST',
       '/admin/accounts/anth-revoked/keys',
     );
-    await gateway.admin('DELETE', `/admin/keys/${body.id}`);
+    await stack.gateway.admin('DELETE', `/admin/keys/${body.id}`);
 
     const error = await refusal(sdk(body.key).messages.create(HELLO));
 
@@ -264,8 +246,8 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
   });
 
   it('refuses an account with nothing to spend with 402 insufficient_balance', async () => {
-    const key = await gateway.account('anth-empty');
-    const before = upstream.requests.length;
+    const key = await stack.gateway.account('anth-empty');
+    const before = stack.upstream.requests.length;
 
     const error = await refusal(sdk(key).messages.create(HELLO));
 
@@ -274,11 +256,11 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
       status: 402,
       error: { type: 'error', error: { type: 'insufficient_balance' } },
     });
-    expect(upstream.requests.length).toBe(before);
+    expect(stack.upstream.requests.length).toBe(before);
   });
 
   it('refuses a model with no price with 404 model_not_found', async () => {
-    const key = await gateway.account('anth-model', '10');
+    const key = await stack.gateway.account('anth-model', '10');
 
     const error = await refusal(sdk(key).messages.create({ ...HELLO, model: 'claude-nope' }));
 
@@ -287,8 +269,8 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
   });
 
   it('refuses a body without max_tokens with 400 before the upstream', async () => {
-    const key = await gateway.account('anth-shape', '10');
-    const before = upstream.requests.length;
+    const key = await stack.gateway.account('anth-shape', '10');
+    const before = stack.upstream.requests.length;
     const { max_tokens: _dropped, ...noMax } = HELLO;
 
     const error = await refusal(
@@ -297,14 +279,14 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
 
     expect(error).toBeInstanceOf(BadRequestError);
     expect(error).toMatchObject({ status: 400, error: { error: { type: 'invalid_request' } } });
-    expect(upstream.requests.length).toBe(before);
+    expect(stack.upstream.requests.length).toBe(before);
   });
 
   it('refuses a body that is not JSON with 400 invalid_json before the upstream', async () => {
-    const key = await gateway.account('anth-json', '10');
-    const before = upstream.requests.length;
+    const key = await stack.gateway.account('anth-json', '10');
+    const before = stack.upstream.requests.length;
 
-    const res = await fetch(`${gateway.publicUrl}/anthropic/v1/messages`, {
+    const res = await fetch(`${stack.gateway.publicUrl}/anthropic/v1/messages`, {
       method: 'POST',
       headers: { 'x-api-key': key, 'content-type': 'application/json' },
       body: '{"model": "LongCat-2.0",',
@@ -313,7 +295,7 @@ describe('POST /anthropic/v1/messages: refusals in the Anthropic error shape', (
     expect(res.status).toBe(400);
     expect(res.headers.get('x-request-id')).toMatch(/^req_/);
     expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'invalid_json' } });
-    expect(upstream.requests.length).toBe(before);
+    expect(stack.upstream.requests.length).toBe(before);
   });
 });
 
